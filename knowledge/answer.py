@@ -1,0 +1,220 @@
+"""Grounded answering: the ``Answerer`` protocol and the default ``ExtractiveAnswerer``.
+
+The extractive answerer never writes a fact of its own: it picks the line(s) of the best retrieved
+chunks that answer the question (a table row, a bullet with its parent), frames them in a short
+Korean reply and cites document + section. When the evidence is too weak it abstains and points to
+the call center. Every number in a reply therefore appears in a cited passage
+(``numeric_fidelity`` checks exactly that, and guards the optional generative answerer).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Protocol
+
+import yaml
+
+from .errors import BadQueryError
+from .qtype import numbers_in, question_types, type_match
+from .retrieve import MAX_QUERY_CHARS, HybridRetriever, Query, coverage
+from .types import Answer, Citation, Passage
+
+_GENERIC = re.compile(
+    r"^(사업개요|추진계획|추진목표|추진방향|추진전략|기대효과|향후계획|개요|사업내용|주요 추진과제\(사업\)|"
+    r"소요예산|세부내용|주요업무|일반현황|재정현황|예산현황|직제|.{0,3}현황)$")
+_PAIR_SPLIT = re.compile(r",\s(?=[^,:]{1,40}:\s)")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\ufeff]")
+
+
+@lru_cache(maxsize=1)
+def messages() -> dict[str, str]:
+    text = resources.files("knowledge").joinpath("data/messages.yaml").read_text(encoding="utf-8")
+    return {str(k): str(v).strip() for k, v in (yaml.safe_load(text) or {}).items()}
+
+
+class Answerer(Protocol):
+    """Answers one question from the knowledge base."""
+
+    def answer(self, question: str) -> Answer: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AbstainPolicy:
+    """Answer only when the best passage covers enough of the question's topic words.
+
+    ``min_coverage``: IDF-weighted share of topic words present in the best chunk;
+    ``min_dense``: cosine similarity below which even full coverage is not trusted;
+    ``strong_dense``: similarity at which a lower coverage is accepted (paraphrases).
+    Calibrated with ``python -m eval qa`` (see docs/evaluation.md).
+    """
+
+    min_coverage: float = 0.6
+    min_dense: float = 0.78
+    strong_dense: float = 0.86
+    strong_coverage: float = 0.4
+
+    def accept(self, best: Passage) -> bool:
+        cov = best.features.get("coverage", 0.0)
+        if best.dense < self.min_dense:
+            return False
+        return cov >= self.min_coverage or (best.dense >= self.strong_dense and cov >= self.strong_coverage)
+
+
+def clean_question(question: object) -> str:
+    """Normalise a raw question; raises BadQueryError with a Korean message for bad input."""
+    if not isinstance(question, str):
+        raise BadQueryError(messages()["not_text"])
+    text = unicodedata.normalize("NFC", question)
+    text = _CONTROL.sub(" ", text)
+    text = " ".join(text.split())
+    if not text:
+        raise BadQueryError(messages()["empty"])
+    if len(text) > MAX_QUERY_CHARS:
+        raise BadQueryError(messages()["too_long"].format(limit=f"{MAX_QUERY_CHARS:,}"))
+    return text
+
+
+def topic_of(section: str) -> str:
+    parts = [p.strip() for p in section.split(" > ") if p.strip()]
+    for part in reversed(parts):
+        if not _GENERIC.match(part):
+            return re.sub(r"^\d{1,2}\s+", "", part)
+    return parts[-1] if parts else "문의하신 내용"
+
+
+def _units(text: str) -> list[tuple[str, str]]:
+    """(display text, parent line) for each line of a chunk; indented lines keep their parent."""
+    out: list[tuple[str, str]] = []
+    stack: list[tuple[int, str]] = []
+    for raw in text.split("\n"):
+        if not raw.strip():
+            continue
+        indent = len(raw) - len(raw.lstrip(" "))
+        line = raw.strip()
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        parent = stack[-1][1] if stack else ""
+        out.append((line, parent))
+        stack.append((indent, line))
+    return out
+
+
+class ExtractiveAnswerer:
+    """Retrieve, pick the answering line(s), frame them, cite them — or abstain."""
+
+    def __init__(self, retriever: HybridRetriever, policy: AbstainPolicy | None = None,
+                 contact: str = "남양주시 민원콜센터", top_k: int = 5, max_lines: int = 2) -> None:
+        self.retriever = retriever
+        self.policy = policy or AbstainPolicy()
+        self.contact = contact
+        self.top_k = top_k
+        self.max_lines = max_lines
+
+    def answer(self, question: str) -> Answer:
+        t0 = time.perf_counter()
+        try:
+            text = clean_question(question)
+        except BadQueryError as exc:
+            return Answer(str(exc), True, (), 0.0, (time.perf_counter() - t0) * 1000, "input-check")
+        query = self.retriever.prepare(text)
+        passages = self.retriever.retrieve(query, k=self.top_k)
+        result = self.compose(query, passages)
+        return Answer(result.answer, result.abstained, result.citations, result.confidence,
+                      (time.perf_counter() - t0) * 1000, result.answerer)
+
+    def abstain(self, confidence: float = 0.0) -> Answer:
+        return Answer(messages()["abstain"].format(contact=self.contact), True, (), confidence)
+
+    def compose(self, query: Query, passages: list[Passage]) -> Answer:
+        if not passages or not self.policy.accept(passages[0]):
+            conf = passages[0].features.get("coverage", 0.0) if passages else 0.0
+            return self.abstain(conf)
+        best = passages[0]
+        picked = self.pick_lines(query, passages)
+        lines = [line for line, _ in picked]
+        msg = messages()
+        topic = topic_of(best.chunk.section)
+        body = "\n".join(f"- {ln}" for ln in lines)
+        sources = list(dict.fromkeys(p.chunk.section for _, p in picked))
+        reply = "\n".join([msg["answer_lead"].format(topic=topic), body,
+                           msg["answer_source"].format(source=" / ".join(sources))])
+        cited: list[Passage] = list({p.chunk.id: p for _, p in picked}.values())
+        seen = {p.chunk.id for p in cited}
+        cited += [p for p in passages[1:3] if p.chunk.id not in seen and p.score >= best.score - 0.3]
+        citations = tuple(Citation(p.chunk.document, p.chunk.section, p.chunk.text,
+                                   p.chunk.line_start, p.chunk.line_end) for p in cited)
+        return Answer(reply, False, citations, best.features.get("coverage", 0.0))
+
+    def pick_lines(self, query: Query, passages: list[Passage]) -> list[tuple[str, Passage]]:
+        """The best line(s): topic coverage and answer type per line, weighted by passage rank."""
+        tok = self.retriever.tokenizer
+        qtypes = set(query.types) or question_types(query.text)
+        best_score = passages[0].score
+        scored: list[tuple[float, str, Passage]] = []
+        for rank, p in enumerate(passages[:3]):
+            if rank and p.score < best_score - 1.0:
+                break
+            units = _units(p.chunk.text)
+            token_rows = tok.tokens_batch([u for u, _ in units]) if units else []
+            context = set(tok.tokens(p.chunk.section))  # a line inherits its section's words
+            for (line, parent), toks in zip(units, token_rows, strict=True):
+                own = set(toks) | context | (set(tok.tokens(parent)) if parent else set())
+                hit = coverage(query, own, self.retriever.index)
+                tm = type_match(qtypes, line)
+                s = 0.5 * (p.score - best_score) + 2.0 * hit + 0.8 * tm
+                shown = f"{parent}: {line}" if parent and len(parent) < 80 else line
+                scored.append((s, shown, p))
+        scored.sort(key=lambda x: x[0], reverse=True)
+        if not scored:
+            return []
+        out = [(scored[0][1], scored[0][2])]
+        for s, shown, p in scored[1:]:
+            if len(out) >= self.max_lines:
+                break
+            if (s >= scored[0][0] - 0.15 and p.chunk.section == out[0][1].chunk.section
+                    and shown not in out[0][0] and out[0][0] not in shown):
+                out.append((shown, p))
+        return [(self.focus(query, line), p) for line, p in out]
+
+    def focus(self, query: Query, line: str) -> str:
+        """Shorten a wide table record to the cells the question is about (label kept)."""
+        label, sep, rest = line.partition(" — ")
+        if not sep:
+            label, rest = "", line
+        caption = ""
+        m = re.search(r"\s(\([^()]*\))$", rest)
+        if m and ":" not in m.group(1):
+            caption, rest = m.group(1), rest[: m.start()]
+        pairs = _PAIR_SPLIT.split(rest)
+        if len(pairs) < 3 or not all(":" in p for p in pairs):
+            return line
+        terms = [("".join(t), t) for t in query.terms] + [(e, (e,)) for e in query.expansion]
+        scores = []
+        for pair in pairs:
+            # substring match: Kiwi splits a lone header ("정책기획과") unlike the same word in a question
+            head = re.sub(r"\s+", "", pair.split(":", 1)[0]).lower()
+            scores.append(sum(
+                1.0 if len(j) >= 2 and j.lower() in head
+                else 0.5 if len(t) > 1 and all(len(x) >= 2 and x.lower() in head for x in t)
+                else 0.0 for j, t in terms))
+        top = max(scores)
+        keep = [p for p, sc in zip(pairs, scores, strict=True) if sc == top and top > 0]
+        if not keep or len(keep) == len(pairs):
+            return line
+        if type_match(set(query.types), " ".join(keep)) < 1.0:
+            return line  # the cells named by the question do not hold the asked kind of answer
+        text = ", ".join(keep)
+        return " ".join(x for x in (f"{label} —" if label else "", text, caption) if x)
+
+
+def numeric_fidelity(answer: str, passages: list[str]) -> bool:
+    """True if every number in ``answer`` appears in at least one of ``passages``."""
+    allowed: set[str] = set()
+    for p in passages:
+        allowed |= numbers_in(p)
+    return numbers_in(answer) <= allowed
