@@ -8,18 +8,21 @@ from knowledge.answer import AbstainPolicy, Answerer
 from knowledge.embedders import Embedder, make_embedder
 from knowledge.pipeline import open_answerer, open_index, tqdm_progress
 from knowledge.store import KnowledgeIndex
+from knowledge.tokenize import set_plan_year
 
 from .settings import Settings
 
 
 def embedder_from(settings: Settings) -> Embedder:
     k = settings.knowledge
-    return make_embedder(k.embedder, k.embedder_model)
+    if k.plan_year:
+        set_plan_year(k.plan_year)
+    return make_embedder(k.embedder, k.embedder_model, k.embedder_threads)
 
 
 def policy_from(settings: Settings) -> AbstainPolicy:
     k = settings.knowledge
-    return AbstainPolicy(k.min_coverage, k.min_dense, k.strong_dense, k.strong_coverage)
+    return AbstainPolicy(k.min_coverage, k.min_dense)
 
 
 def load_index(settings: Settings, embedder: Embedder, build_if_missing: bool = True,

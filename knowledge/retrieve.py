@@ -8,6 +8,7 @@ kind of answer asked for (an amount for "얼마", a date for "언제"; see ``qty
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,8 +18,8 @@ from .embedders import Embedder
 from .errors import BadQueryError
 from .qtype import question_types, type_match
 from .store import KnowledgeIndex
-from .tokenize import KiwiTokenizer, lexicon
-from .types import Passage
+from .tokenize import KiwiTokenizer, lexicon, plan_year
+from .types import Chunk, Passage
 
 MAX_QUERY_CHARS = 1000
 
@@ -32,6 +33,9 @@ class Query:
     expansion: tuple[str, ...]
     types: frozenset[str]
     terms: tuple[tuple[str, ...], ...] = ()
+    entities: tuple[str, ...] = ()  # organisation names the question mentions ("인사과", "바로처리팀")
+    years: tuple[str, ...] = ()  # years other than the plan year that the question asks about
+    year_marks: tuple[str, ...] = ()  # words that show a line is about one of those years
 
 
 class Reranker(Protocol):
@@ -47,6 +51,7 @@ class RerankWeights:
     coverage: float = 1.2
     qtype: float = 0.5
     fused: float = 0.4
+    entity: float = 1.5
 
 
 class FeatureReranker:
@@ -60,45 +65,120 @@ class FeatureReranker:
             return []
         max_sparse = max((p.sparse for p in candidates), default=0.0) or 1.0
         max_fused = max((p.score for p in candidates), default=0.0) or 1.0
+        unknown = unknown_share(query, index)
         out = []
         for p in candidates:
-            cov = coverage(query, index.token_set(p.chunk.id), index)
+            cov = coverage(query, index.token_set(p.chunk.id), index, p.chunk.search_text)
             tm = type_match(set(query.types), p.chunk.text)
+            ent = entity_match(query, p.chunk)
             f = {
                 "dense": p.dense, "bm25": p.sparse / max_sparse, "coverage": cov, "qtype": tm,
-                "fused": p.score / max_fused,
+                "fused": p.score / max_fused, "entity": ent, "unknown": unknown,
             }
             score = (self.w.dense * f["dense"] + self.w.bm25 * f["bm25"] + self.w.coverage * cov
-                     + self.w.qtype * tm + self.w.fused * f["fused"])
+                     + self.w.qtype * tm + self.w.fused * f["fused"] + self.w.entity * (ent - 1.0))
             out.append(Passage(p.chunk, score, p.dense, p.sparse, f))
         out.sort(key=lambda x: x.score, reverse=True)
         return out
 
 
-def coverage(query: Query, doc_tokens: frozenset[str] | set[str], index: KnowledgeIndex) -> float:
-    """IDF-weighted share of the question's topic terms found in a chunk (0..1).
+# Team-like names found in the text; "-과" names only count when they head a department section
+# (a bare "-과" is too often the particle "and": "소통과 협력").
+_ORG = re.compile(r"[가-힣A-Za-z]{2,14}(?:팀|실|담당관|센터)(?![가-힣])")
 
-    A term is a run of nouns written together ("보이스봇" = 보이스+봇): it is found when the chunk
-    has the joined form, or partly found by its parts; a word also counts as found through one of
-    its lexicon expansions ("작년" -> "전년도").
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text).lower()
+
+
+def org_names(chunks: list[Chunk]) -> frozenset[str]:
+    """Organisation names known to the corpus: departments, offices, teams, centres."""
+    names: set[str] = set()
+    for c in chunks:
+        if c.department:
+            names.add(_squash(c.department))
+        for part in c.section.split(" > ")[:1]:
+            names.add(_squash(part))
+        names.update(_squash(m) for m in _ORG.findall(c.text))
+    return frozenset(n for n in names if 3 <= len(n) <= 15)
+
+
+_RELATIVE_YEARS = {
+    -1: ("작년", "지난해", "전년", "전년도", "지난 해"),
+    1: ("내년", "차년도", "다음 해", "내년도"),
+}
+
+
+def years_asked(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Years other than the plan year that a question is about, and the words that mark them."""
+    plan = plan_year()
+    years: list[str] = []
+    marks: list[str] = []
+    for offset, words in _RELATIVE_YEARS.items():
+        if any(w in text for w in words):
+            years.append(str(plan + offset))
+            marks.extend([str(plan + offset), *words])
+    for y in re.findall(r"(?<!\d)(20\d\d)(?!\d)", text):
+        if int(y) != plan and y not in years:
+            years.append(y)
+            marks.append(y)
+    return tuple(years), tuple(dict.fromkeys(marks))
+
+
+def entity_match(query: Query, chunk: Chunk) -> float:
+    """Share of the organisations named in the question that the chunk (or its section) names."""
+    if not query.entities:
+        return 1.0
+    hay = _squash(chunk.search_text)
+    return sum(1.0 for e in query.entities if e in hay) / len(query.entities)
+
+
+def unknown_share(query: Query, index: KnowledgeIndex) -> float:
+    """IDF-weighted share of the question's topic terms that occur nowhere in the corpus
+    ("맛집", "견학"): a sign the question is about something the documents do not cover."""
+    total = unknown = 0.0
+    for parts in query.terms or tuple((t,) for t in query.tokens):
+        joined = "".join(parts)
+        known = [p for p in (*parts, joined) if index.bm25.known(p)]
+        w = max((index.bm25.idf(p) for p in known), default=0.7 * index.bm25.idf("\u0000"))
+        total += w
+        if not known:
+            unknown += w
+    return unknown / total if total else 0.0
+
+
+def coverage(query: Query, doc_tokens: frozenset[str] | set[str], index: KnowledgeIndex,
+             text: str = "") -> float:
+    """IDF-weighted share of the question's topic terms found in a chunk or line (0..1).
+
+    A term is a run of nouns written together ("보이스봇" = 보이스+봇): it is found when the text
+    has the joined form as a token or, spacing aside, as a string ("버스정보시스템" in "버스정보
+    시스템"); partly found by its parts; a word also counts as found through one of its lexicon
+    expansions ("작년" -> "전년도"). Words the corpus never uses weigh a little less than its rarest.
     """
     exp, _ = lexicon()
+    squashed = _squash(text) if text else ""
 
     def has(t: str) -> bool:
-        return t in doc_tokens or any(e in doc_tokens for e in exp.get(t, ()))
+        if t in doc_tokens or any(e in doc_tokens for e in exp.get(t, ())):
+            return True
+        return len(t) >= 2 and bool(squashed) and t.lower() in squashed
 
+    unseen = 0.7 * index.bm25.idf("\u0000")
     total = found = 0.0
     terms = query.terms or tuple((t,) for t in query.tokens)
     for parts in terms:
         joined = "".join(parts)
         known = [p for p in (*parts, joined) if index.bm25.known(p)]
-        w = max((index.bm25.idf(p) for p in known), default=index.bm25.idf("\u0000") + 1.0)
+        w = max((index.bm25.idf(p) for p in known), default=unseen)
         total += w
         if has(joined):
             found += w
         elif len(parts) > 1:
-            # parts found apart are weak evidence ("기획" of 기획조정실 is not 정책기획과)
-            found += 0.5 * w * sum(1.0 for p in parts if has(p)) / len(parts)
+            # all parts found apart is good evidence; only some parts is weak ("기획" of
+            # 기획조정실 is not 정책기획과)
+            share = sum(1.0 for p in parts if has(p)) / len(parts)
+            found += w * (0.8 if share == 1.0 else 0.4 * share)
     return found / total if total else 0.0
 
 
@@ -116,6 +196,7 @@ class HybridRetriever:
         self.rrf_k = rrf_k
         self.dense_weight = dense_weight
         self.sparse_weight = sparse_weight
+        self.orgs = org_names(index.chunks)
 
     def prepare(self, question: str) -> Query:
         text = " ".join(question.split())
@@ -123,10 +204,39 @@ class HybridRetriever:
             raise BadQueryError("empty question")
         if len(text) > MAX_QUERY_CHARS:
             raise BadQueryError(f"question longer than {MAX_QUERY_CHARS} characters")
-        terms = self.tokenizer.query_terms(text)
-        tokens = self.tokenizer.query_tokens(text)
-        return Query(text, tuple(tokens), tuple(self.tokenizer.expand(tokens)),
-                     frozenset(question_types(text)), tuple(terms))
+        terms = [self._segment(t) for t in self.tokenizer.query_terms(text)]
+        # "올해" / the plan year is implicit in every chunk of a year's plan: not a topic term
+        year = str(plan_year())
+        terms = [t for t in terms if not (t == (year,) or year in self.tokenizer.expand(list(t)))]
+        tokens = list(dict.fromkeys([*self.tokenizer.query_tokens(text), *(p for t in terms for p in t)]))
+        expansion = self.tokenizer.expand(tokens)
+        squashed = _squash(" ".join([text, *expansion]))
+        found = [o for o in self.orgs if o in squashed]
+        # keep the longest names only ("정책기획과" rather than also "기획과")
+        entities = tuple(sorted(o for o in found if not any(o != x and o in x for x in found)))
+        years, marks = years_asked(text)
+        return Query(text, tuple(tokens), tuple(expansion), frozenset(question_types(text)),
+                     tuple(terms), entities, years, marks)
+
+    def _segment(self, term: tuple[str, ...]) -> tuple[str, ...]:
+        """Split a compound the corpus never writes whole into parts it does know:
+        "버스정보시스템" -> ("버스정보", "시스템") when the documents say "버스정보 시스템"."""
+        if len(term) != 1 or self.index.bm25.known(term[0]) or len(term[0]) < 4:
+            return term
+        word = term[0]
+        best: list[list[str] | None] = [None] * (len(word) + 1)
+        best[0] = []
+        for i in range(len(word)):
+            if best[i] is None:
+                continue
+            for j in range(len(word), i + 1, -1):  # longest known piece first, pieces >= 2 chars
+                piece = word[i:j]
+                prev = best[i]
+                if prev is not None and self.index.bm25.known(piece) and (
+                        best[j] is None or len(prev) + 1 < len(best[j] or [])):
+                    best[j] = [*prev, piece]
+        parts = best[len(word)]
+        return tuple(parts) if parts and len(parts) > 1 else term
 
     def retrieve(self, question: str | Query, k: int = 5) -> list[Passage]:
         query = question if isinstance(question, Query) else self.prepare(question)

@@ -8,6 +8,7 @@ small editable lexicon (``data/lexicon.yaml``) adds the documents' words for eve
 
 from __future__ import annotations
 
+import datetime
 import re
 import threading
 from functools import lru_cache
@@ -28,11 +29,30 @@ def _kiwi() -> Any:
     return Kiwi()
 
 
+_PLAN_YEAR = [datetime.date.today().year]
+
+
+def set_plan_year(year: int) -> None:
+    """The year "올해" means in the documents (a 2026 work plan read in 2027 still says 2026)."""
+    _PLAN_YEAR[0] = year
+    lexicon.cache_clear()
+
+
+def plan_year() -> int:
+    return _PLAN_YEAR[0]
+
+
+def _year_sub(value: str) -> str:
+    y = _PLAN_YEAR[0]
+    return (value.replace("{year-1}", str(y - 1)).replace("{year+1}", str(y + 1))
+            .replace("{year}", str(y)))
+
+
 @lru_cache(maxsize=1)
 def lexicon() -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
     text = resources.files("knowledge").joinpath("data/lexicon.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text) or {}
-    expand = {str(k): tuple(str(v) for v in vs) for k, vs in (data.get("expand") or {}).items()}
+    expand = {str(k): tuple(_year_sub(str(v)) for v in vs) for k, vs in (data.get("expand") or {}).items()}
     stop = frozenset(str(s) for s in (data.get("stop") or []))
     return expand, stop
 
@@ -79,7 +99,8 @@ def _process(toks: Any) -> tuple[list[str], list[tuple[str, ...]]]:
             if run:
                 runs.append(tuple(run))
             run, run_end = [], -1
-            runs.extend((f,) for f in forms)
+            if t.tag not in ("VV", "VA", "MAG"):  # verbs/adverbs are not topic terms
+                runs.extend((f,) for f in forms)
     if run:
         runs.append(tuple(run))
     for r in runs:
@@ -112,7 +133,8 @@ class KiwiTokenizer:
         _, stop = lexicon()
         terms: list[tuple[str, ...]] = []
         for run in self.analyze(text)[1]:
-            parts = tuple(p for p in run if p not in stop)
+            # a lone digit ("1년에 몇 번") is not a topic; a year or an amount is
+            parts = tuple(p for p in run if p not in stop and not (p.isdigit() and len(p) == 1))
             if parts and parts not in terms:
                 terms.append(parts)
         return terms

@@ -1,0 +1,1 @@
+"""Channels: the FastAPI app (composition root) and everything that knows HTTP/WebSocket/Twilio."""

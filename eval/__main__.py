@@ -1,0 +1,33 @@
+"""``python -m eval qa --dataset F.jsonl [--json]`` (see eval.qa)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eval")
+    sub = p.add_subparsers(dest="command", required=True)
+    q = sub.add_parser("qa", help="grounded Q&A: accuracy, abstention, recall@k, latency")
+    q.add_argument("--dataset", required=True)
+    q.add_argument("--json", action="store_true", help="print one JSON summary")
+    q.add_argument("--details", action="store_true", help="print every item")
+    k = sub.add_parser("korquad", help="general Korean retrieval hit@1/hit@5 on KorQuAD 1.0 dev")
+    k.add_argument("--dataset", default="../shared/dev-eval/external/KorQuAD_v1.0_dev.json")
+    k.add_argument("--limit", type=int, default=0, help="use only the first N questions")
+    k.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    if args.command == "qa":
+        from eval.qa import run
+
+        return run(args.dataset, as_json=args.json, details=args.details)
+    if args.command == "korquad":
+        from eval.korquad import run as run_korquad
+
+        return run_korquad(args.dataset, limit=args.limit, as_json=args.json)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

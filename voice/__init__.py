@@ -1,0 +1,1 @@
+"""Voice: audio codecs, VAD, STT and TTS. A leaf package."""
