@@ -20,9 +20,9 @@ def embedder_from(settings: Settings) -> Embedder:
     return make_embedder(k.embedder, k.embedder_model, k.embedder_threads)
 
 
-def policy_from(settings: Settings) -> AbstainPolicy:
+def policy_from(settings: Settings, embedder: Embedder) -> AbstainPolicy:
     k = settings.knowledge
-    return AbstainPolicy(k.min_coverage, k.min_dense)
+    return AbstainPolicy.for_embedder(embedder.model_id, k.min_coverage, k.min_dense)
 
 
 def load_index(settings: Settings, embedder: Embedder, build_if_missing: bool = True,
@@ -32,7 +32,7 @@ def load_index(settings: Settings, embedder: Embedder, build_if_missing: bool = 
 
 
 def answerer_from(settings: Settings, index: KnowledgeIndex, embedder: Embedder) -> Answerer:
-    extractive = open_answerer(index, embedder, policy_from(settings), settings.knowledge.contact,
+    extractive = open_answerer(index, embedder, policy_from(settings, embedder), settings.knowledge.contact,
                                settings.knowledge.top_k)
     if settings.llm.provider.lower() in ("", "none"):
         return extractive

@@ -28,7 +28,7 @@ class KnowledgeSettings(BaseModel):
     top_k: int = Field(5, ge=1, le=20)
     # abstention policy (calibrated on the dev + held-out sets; see docs/evaluation.md)
     min_coverage: float = Field(0.3, ge=0, le=1)
-    min_dense: float = Field(0.8, ge=0, le=1)
+    min_dense: float | None = Field(None, ge=0, le=1)  # None: the embedder's calibrated default
     # who to call when the documents do not hold the answer (no number is invented)
     contact: str = "남양주시 민원콜센터"
 

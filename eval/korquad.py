@@ -132,7 +132,7 @@ def run(dataset: str, limit: int = 0, as_json: bool = False) -> int:
         hybrid.add([rows[p.chunk.id] for p in passages], q.gold)
 
     summary: dict[str, Any] = {
-        "dataset": str(path), "paragraphs": len(chunks), "questions": len(questions),
+        "dataset": str(path.resolve()), "paragraphs": len(chunks), "questions": len(questions),
         "embedder": index.embedder_id,
         "build": {"seconds": round(report.seconds, 1), "embedded": report.embedded,
                   "reused": report.reused, "cache_dir": str(CACHE_DIR)},

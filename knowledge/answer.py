@@ -21,7 +21,7 @@ import yaml
 
 from .errors import BadQueryError
 from .qtype import has_type, numbers_in, question_types, required_types, type_match
-from .retrieve import MAX_QUERY_CHARS, HybridRetriever, Query, coverage, entity_match
+from .retrieve import MAX_QUERY_CHARS, HybridRetriever, Query, anchor_found, coverage, entity_match
 from .types import Answer, Chunk, Citation, Passage
 
 _GENERIC = re.compile(
@@ -62,13 +62,18 @@ class AbstainPolicy:
     min_dense: float = 0.8
     # when part of the question's topic is unknown to the whole corpus ("맛집", "견학"), ask for
     # more of the rest to be covered
-    min_coverage_unknown: float = 0.4
+
+    @classmethod
+    def for_embedder(cls, model_id: str, min_coverage: float = 0.3,
+                     min_dense: float | None = None) -> AbstainPolicy:
+        """Cosine scales differ by model: e5 similarities sit in 0.7-0.95, so 0.8 is its floor;
+        for other models, unless calibrated (``min_dense``), only coverage decides."""
+        if min_dense is None:
+            min_dense = 0.8 if "e5" in model_id.lower() else 0.0
+        return cls(min_coverage, min_dense)
 
     def accept(self, best: Passage) -> bool:
-        cov = best.features.get("coverage", 0.0)
-        if best.dense < self.min_dense or cov < self.min_coverage:
-            return False
-        return not (best.features.get("unknown", 0.0) > 0 and cov < self.min_coverage_unknown)
+        return best.dense >= self.min_dense and best.features.get("coverage", 0.0) >= self.min_coverage
 
 
 def clean_question(question: object) -> str:
@@ -198,6 +203,9 @@ class ExtractiveAnswerer:
                 # a line of a relevant chunk shares its chunk's topic ("소요예산" of a project)
                 if max(hit, 0.7 * p.features.get("coverage", 0.0)) < self.min_line_coverage:
                     continue
+                if query.years and not anchor_found(query, own, self.retriever.index,
+                                                    f"{p.chunk.section} {shown}"):
+                    continue  # another year's figure, but of something else
                 tm = type_match(qtypes, line)
                 ent = entity_match(query, Chunk("", "", "", p.chunk.section, shown, 0, 0))
                 s = 0.5 * (p.score - best_score) + 2.0 * hit + 1.0 * tm + 1.0 * ent

@@ -109,7 +109,9 @@ class SentenceTransformerEmbedder:
         self._pp = passage_prefix if passage_prefix is not None else ("passage: " if is_e5 else "")
         self._name = model
         self._batch = batch_size
-        dim = self._model.get_sentence_embedding_dimension()
+        getter = getattr(self._model, "get_embedding_dimension", None) or getattr(
+            self._model, "get_sentence_embedding_dimension")
+        dim = getter()
         self._dim = int(dim) if dim else int(self._model.encode(["x"]).shape[1])
 
     @property
@@ -155,6 +157,8 @@ class HashingEmbedder:
             for i in range(max(0, len(s) - n + 1)):
                 h = int.from_bytes(hashlib.blake2b(s[i : i + n].encode(), digest_size=4).digest(), "little")
                 v[h % self._dim] += 1.0 if n > 1 else 0.3
+        if not v.any():
+            v[0] = 1.0  # empty text still gets a unit vector
         return v
 
     def _run(self, texts: list[str]) -> Matrix:

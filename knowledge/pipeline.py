@@ -42,6 +42,7 @@ def open_index(data_dir: Path, embedder: Embedder, corpus_dir: Path | None = Non
 def open_answerer(index: KnowledgeIndex, embedder: Embedder, policy: AbstainPolicy | None = None,
                   contact: str = "남양주시 민원콜센터", top_k: int = 5) -> ExtractiveAnswerer:
     retriever = HybridRetriever(index, embedder, KiwiTokenizer())
+    policy = policy or AbstainPolicy.for_embedder(embedder.model_id)
     return ExtractiveAnswerer(retriever, policy, contact=contact, top_k=top_k)
 
 

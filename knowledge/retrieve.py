@@ -147,6 +147,23 @@ def unknown_share(query: Query, index: KnowledgeIndex) -> float:
     return unknown / total if total else 0.0
 
 
+def anchor_found(query: Query, doc_tokens: frozenset[str] | set[str], index: KnowledgeIndex,
+                 text: str = "") -> bool:
+    """Whether the question's most specific word the corpus knows (highest IDF: "가로등" in
+    "가로등 교체 사업 작년 예산") is in the text. A line without it answers another question."""
+    best: tuple[float, tuple[str, ...]] | None = None
+    for parts in query.terms:
+        joined = "".join(parts)
+        known = [p for p in (*parts, joined) if index.bm25.known(p)]
+        if known:
+            w = max(index.bm25.idf(p) for p in known)
+            if best is None or w > best[0]:
+                best = (w, parts)
+    if best is None:
+        return True
+    return coverage(Query("", (), (), frozenset(), (best[1],)), doc_tokens, index, text) > 0.0
+
+
 def coverage(query: Query, doc_tokens: frozenset[str] | set[str], index: KnowledgeIndex,
              text: str = "") -> float:
     """IDF-weighted share of the question's topic terms found in a chunk or line (0..1).

@@ -13,6 +13,8 @@ from .structure import parse_document
 log = logging.getLogger(__name__)
 
 SKIP_NAMES = frozenset({"readme.md", "source.md", "license", "license.md"})
+# Files we cannot read but should say so about, rather than skip silently.
+REPORTED_SUFFIXES = frozenset({".hwp", ".doc", ".docx"})
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
@@ -20,7 +22,7 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
     if not corpus_dir.is_dir():
         raise IngestError(f"corpus folder not found: {corpus_dir}")
     files = [p for p in corpus_dir.rglob("*")
-             if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
+             if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES | REPORTED_SUFFIXES
              and p.name.lower() not in SKIP_NAMES and not any(x.startswith(".") for x in p.parts)]
     return sorted(files)
 
