@@ -47,7 +47,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
     corpus = Path(args.corpus) if args.corpus else settings.knowledge.corpus_dir
     embedder = embedder_from(settings)
-    index, report, problems = build_index(corpus, settings.data_dir, embedder, tqdm_progress)
+    _index, report, problems = build_index(corpus, settings.data_dir, embedder, tqdm_progress)
     for p in problems:
         print(f"건너뜀(skipped): {p}", file=sys.stderr)
     print(f"indexed {report.documents} documents, {report.chunks} chunks "
@@ -91,12 +91,12 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from channels.app import create_app
-
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
-                access_log=False)
+    # The HTTP layer is named by import string: assistant/ never imports channels/ (layering),
+    # and uvicorn can start several workers from it.
+    uvicorn.run("channels.app:create_app", factory=True, host=host, port=port,
+                log_level=settings.log_level.lower(), access_log=False)
     return 0
 
 

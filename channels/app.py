@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.factory import answerer_from, embedder_from, load_index
 from assistant.settings import Settings, get_settings
@@ -70,6 +71,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=422, content={
             "error": "invalid_request", "message": "요청 형식이 올바르지 않습니다. 메시지를 다시 보내 주세요.",
             "detail": [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        messages = {400: "요청 내용을 읽을 수 없습니다. UTF-8 JSON으로 보내 주세요.",
+                    404: "없는 주소입니다.", 405: "허용되지 않는 방식의 요청입니다."}
+        return JSONResponse(status_code=exc.status_code, headers=getattr(exc, "headers", None),
+                            content={"error": "http_error",
+                                     "message": messages.get(exc.status_code, "요청을 처리할 수 없습니다."),
+                                     "detail": str(exc.detail)})
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Any) -> Any:

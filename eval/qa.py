@@ -70,7 +70,7 @@ def run(dataset: str, as_json: bool = False, details: bool = False) -> int:
         rows.append({"id": it.get("id"), "q": q, "ok": ok, "abstained": a.abstained,
                      "answer": a.answer, "latency_ms": round(lat[-1], 1)})
     n = len(items)
-    p95 = sorted(lat)[max(0, int(round(0.95 * len(lat))) - 1)] if lat else 0.0
+    p95 = sorted(lat)[max(0, round(0.95 * len(lat)) - 1)] if lat else 0.0
     summary = {
         "dataset": dataset, "items": n, "correct": correct, "accuracy": _pct(correct, n),
         "answerable": answerable, "answerable_correct": answered_ok,

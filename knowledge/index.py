@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +34,7 @@ class FaissIndex:
         import faiss
 
         self._faiss = faiss
-        self._index = faiss.IndexFlatIP(dim)
+        self._index: Any = faiss.IndexFlatIP(dim)
         self.dim = dim
 
     @classmethod

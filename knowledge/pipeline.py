@@ -50,4 +50,5 @@ def tqdm_progress(steps: Iterable[int], total: int, desc: str) -> Iterable[int]:
     """A progress bar on stderr (tqdm), for the CLI."""
     from tqdm import tqdm
 
-    return tqdm(steps, total=total, desc=desc, unit="batch", leave=False)
+    bar: Iterable[int] = tqdm(steps, total=total, desc=desc, unit="batch", leave=False)
+    return bar

@@ -262,7 +262,7 @@ class HybridRetriever:
             return []
         m = min(self.candidates, n)
         qv = self.embedder.embed_queries([query.text])
-        dscores, dids = self.index.dense.search(qv, m)
+        _dscores, dids = self.index.dense.search(qv, m)
         dense_all = (self.index.vectors @ qv[0]) if len(self.index.vectors) else np.zeros(n)
         sparse = self.index.bm25.scores(list(query.tokens))
         if query.expansion:

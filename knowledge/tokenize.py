@@ -9,6 +9,7 @@ small editable lexicon (``data/lexicon.yaml``) adds the documents' words for eve
 from __future__ import annotations
 
 import datetime
+import itertools
 import re
 import threading
 from functools import lru_cache
@@ -107,7 +108,7 @@ def _process(toks: Any) -> tuple[list[str], list[tuple[str, ...]]]:
         if len(r) >= 2:
             out.append("".join(r))
             if len(r) >= 3:
-                out.extend(a + b for a, b in zip(r, r[1:], strict=False))
+                out.extend(a + b for a, b in itertools.pairwise(r))
     return out, runs
 
 

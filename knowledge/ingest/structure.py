@@ -59,11 +59,10 @@ class _Builder:
     def heading(self, level: int, title: str) -> None:
         self.flush()
         title = strip_heading_marker(title.strip())
-        if level == L_ROOT or (not self.root and level <= L_DEPT):
-            if not self.root:
-                self.root = title
-                self.stack = []
-                return
+        if (level == L_ROOT or (not self.root and level <= L_DEPT)) and not self.root:
+            self.root = title
+            self.stack = []
+            return
         while self.stack and self.stack[-1][0] >= level:
             self.stack.pop()
         self.stack.append((level, title))

@@ -94,11 +94,11 @@ def table_records(
 
     # Key/value table without a header: every row has two short cells.
     if all(_nonempty(c) == 2 and not _is_long(c) for _, c in rows) and width <= 3 and len(rows) >= 2:
-        lines = []
+        kv_lines: list[str] = []
         for _, cells in rows:
-            k, v = [c for c in cells if c][:2]
-            lines.append(f"{k}: {v}")
-        return [Record("", tuple(lines), rows[0][0], rows[-1][0], True)], []
+            key, val = [c for c in cells if c][:2]
+            kv_lines.append(f"{key}: {val}")
+        return [Record("", tuple(kv_lines), rows[0][0], rows[-1][0], True)], []
 
     # Title rows: one cell spanning a wide table ("기획조정실" over the org chart).
     while len(rows) > 2 and _nonempty(rows[0][1]) == 1 and width >= 3 and not _is_long(rows[0][1]):
@@ -143,12 +143,12 @@ def table_records(
 
     prev_labels: list[str] = []
     reference: list[str] | None = None  # first structured data row, for label alignment
-    for k, (ln, cells) in enumerate(body):
+    for row_no, (ln, cells) in enumerate(body):
         cells = list(cells) + [""] * (width - len(cells))
         # A mid-table header row: short, no digits at all, followed by a row with digits.
-        if (k + 1 < len(body) and not _is_long(cells) and _nonempty(cells) >= 2
+        if (row_no + 1 < len(body) and not _is_long(cells) and _nonempty(cells) >= 2
                 and not any(re.search(r"\d", c) for c in cells)
-                and any(re.search(r"\d", c) for c in body[k + 1][1])):
+                and any(re.search(r"\d", c) for c in body[row_no + 1][1])):
             headers = _combine_headers([cells], width)
             prev_labels, reference = [], None
             continue

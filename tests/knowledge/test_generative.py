@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
@@ -15,7 +15,7 @@ class Exploding:
 
 
 class Recording(FakeListChatModel):
-    seen: list[Any] = []
+    seen: ClassVar[list[Any]] = []
 
     def invoke(self, messages: Any, *args: Any, **kwargs: Any) -> Any:
         self.seen.append(messages)
