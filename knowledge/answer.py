@@ -60,6 +60,10 @@ class AbstainPolicy:
 
     min_coverage: float = 0.3
     min_dense: float = 0.8
+    # the answering line itself must resemble the question unless the chunk covers its topic well
+    # ("맛집 추천" must not be answered with "우수직원 추천 시 ..."); 0 disables (non-e5 models)
+    min_line_dense: float = 0.81
+    line_check_below_coverage: float = 0.6
     # when part of the question's topic is unknown to the whole corpus ("맛집", "견학"), ask for
     # more of the rest to be covered
 
@@ -68,9 +72,14 @@ class AbstainPolicy:
                      min_dense: float | None = None) -> AbstainPolicy:
         """Cosine scales differ by model: e5 similarities sit in 0.7-0.95, so 0.8 is its floor;
         for other models, unless calibrated (``min_dense``), only coverage decides."""
+        e5 = "e5" in model_id.lower()
         if min_dense is None:
-            min_dense = 0.8 if "e5" in model_id.lower() else 0.0
-        return cls(min_coverage, min_dense)
+            min_dense = 0.8 if e5 else 0.0
+        return cls(min_coverage, min_dense, 0.81 if e5 else 0.0)
+
+    def accept_line(self, line_dense: float, best: Passage) -> bool:
+        return (line_dense >= self.min_line_dense
+                or best.features.get("coverage", 0.0) >= self.line_check_below_coverage)
 
     def accept(self, best: Passage) -> bool:
         return best.dense >= self.min_dense and best.features.get("coverage", 0.0) >= self.min_coverage
@@ -152,6 +161,10 @@ class ExtractiveAnswerer:
         if not picked:
             # the documents talk about the topic but do not hold the kind of fact asked for
             return self.abstain_partial(topic_of(best.chunk.section), query, best)
+        if self.policy.min_line_dense and query.vector is not None:
+            line_vec = self.retriever.embedder.embed_passages([picked[0][0]])[0]
+            if not self.policy.accept_line(float(line_vec @ query.vector), best):
+                return self.abstain(best.features.get("coverage", 0.0))
         lines = [line for line, _ in picked]
         msg = messages()
         topic = topic_of(picked[0][1].chunk.section)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -36,6 +36,7 @@ class Query:
     entities: tuple[str, ...] = ()  # organisation names the question mentions ("인사과", "바로처리팀")
     years: tuple[str, ...] = ()  # years other than the plan year that the question asks about
     year_marks: tuple[str, ...] = ()  # words that show a line is about one of those years
+    vector: Any = None  # the question's embedding (numpy row), computed once in ``prepare``
 
 
 class Reranker(Protocol):
@@ -232,8 +233,9 @@ class HybridRetriever:
         # keep the longest names only ("정책기획과" rather than also "기획과")
         entities = tuple(sorted(o for o in found if not any(o != x and o in x for x in found)))
         years, marks = years_asked(text)
+        vector = self.embedder.embed_queries([text])[0]
         return Query(text, tuple(tokens), tuple(expansion), frozenset(question_types(text)),
-                     tuple(terms), entities, years, marks)
+                     tuple(terms), entities, years, marks, vector)
 
     def _segment(self, term: tuple[str, ...]) -> tuple[str, ...]:
         """Split a compound the corpus never writes whole into parts it does know:
@@ -261,7 +263,8 @@ class HybridRetriever:
         if n == 0:
             return []
         m = min(self.candidates, n)
-        qv = self.embedder.embed_queries([query.text])
+        qv = (np.atleast_2d(query.vector) if query.vector is not None
+              else self.embedder.embed_queries([query.text]))
         _dscores, dids = self.index.dense.search(qv, m)
         dense_all = (self.index.vectors @ qv[0]) if len(self.index.vectors) else np.zeros(n)
         sparse = self.index.bm25.scores(list(query.tokens))
