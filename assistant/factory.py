@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from typing import Any
 
 from knowledge.answer import AbstainPolicy, Answerer
 from knowledge.embedders import Embedder, make_embedder
@@ -10,7 +12,13 @@ from knowledge.pipeline import open_answerer, open_index, tqdm_progress
 from knowledge.store import KnowledgeIndex
 from knowledge.tokenize import set_plan_year
 
+from .dialogue.engine import DialogueEngine
+from .dialogue.intents import IntentClassifier, RuleEmbeddingClassifier
+from .hours import OfficeHours
+from .ratelimit import make_rate_limiter
+from .sessions import make_session_store
 from .settings import Settings
+from .storage import Database, default_url
 
 
 def embedder_from(settings: Settings) -> Embedder:
@@ -42,3 +50,28 @@ def answerer_from(settings: Settings, index: KnowledgeIndex, embedder: Embedder)
     chat = openai_chat_model(llm.base_url, llm.api_key.get_secret_value(), llm.model,
                              llm.timeout_s, llm.temperature)
     return GenerativeAnswerer(extractive, chat)
+
+
+def intent_classifier_from(settings: Settings, embedder: Embedder) -> IntentClassifier:
+    return RuleEmbeddingClassifier(embedder)
+
+
+def office_hours_from(settings: Settings) -> OfficeHours:
+    h = settings.hours
+    return OfficeHours(dt.time.fromisoformat(h.open_at), dt.time.fromisoformat(h.close_at))
+
+
+def build_services(settings: Settings) -> dict[str, Any]:
+    """Everything the chat service needs, built once at start-up."""
+    embedder = embedder_from(settings)
+    index = load_index(settings, embedder, build_if_missing=True)
+    answerer = answerer_from(settings, index, embedder)
+    sessions = make_session_store(settings.redis_url)
+    db = Database(settings.database_url or default_url(settings.data_dir))
+    db.create_schema()
+    engine = DialogueEngine(answerer.answer, intent_classifier_from(settings, embedder), sessions, db,
+                            office_hours_from(settings), settings.knowledge.contact,
+                            settings.chat.session_ttl_s)
+    limiter = make_rate_limiter(settings.redis_url, settings.chat.rate_per_s, settings.chat.burst)
+    return {"embedder": embedder, "index": index, "answerer": answerer, "sessions": sessions,
+            "db": db, "engine": engine, "limiter": limiter}

@@ -48,6 +48,29 @@ class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default_factory=lambda: int(os.environ.get("PORT", "8000")), ge=1, le=65535)
     max_body_bytes: int = 64 * 1024
+    # origins allowed to call the API from a browser (the widget embedded on city sites)
+    cors_origins: list[str] = ["*"]
+    # trust X-Forwarded-For for the client address (set when behind the city's load balancer)
+    trust_forwarded: bool = False
+    json_logs: bool = True
+
+
+class ChatSettings(BaseModel):
+    session_ttl_s: int = Field(1800, ge=60)  # a conversation expires after 30 idle minutes
+    rate_per_s: float = Field(2.0, gt=0)  # per client: sustained messages per second
+    burst: int = Field(20, ge=1)
+
+
+class HoursSettings(BaseModel):
+    """Call-center office hours (Asia/Seoul); Korean public holidays are always closed."""
+
+    open_at: str = "09:00"
+    close_at: str = "18:00"
+
+
+class AdminSettings(BaseModel):
+    # bearer token for admin exports (feedback CSV); empty disables them
+    token: SecretStr = SecretStr("")
 
 
 class Settings(BaseSettings):
@@ -61,6 +84,9 @@ class Settings(BaseSettings):
     knowledge: KnowledgeSettings = KnowledgeSettings()
     llm: LLMSettings = LLMSettings()
     server: ServerSettings = ServerSettings()
+    chat: ChatSettings = ChatSettings()
+    hours: HoursSettings = HoursSettings()
+    admin: AdminSettings = AdminSettings()
 
 
 @lru_cache(maxsize=1)

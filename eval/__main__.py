@@ -17,7 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--dataset", default="../shared/dev-eval/external/KorQuAD_v1.0_dev.json")
     k.add_argument("--limit", type=int, default=0, help="use only the first N questions")
     k.add_argument("--json", action="store_true")
+    it = sub.add_parser("intents", help="intent classification accuracy and confusion")
+    it.add_argument("--dataset", default="eval/data/intents.jsonl")
+    it.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    if args.command == "intents":
+        from eval.intents import run as run_intents
+
+        return run_intents(args.dataset, as_json=args.json)
     if args.command == "qa":
         from eval.qa import run
 

@@ -20,7 +20,7 @@ from typing import Protocol
 import yaml
 
 from .errors import BadQueryError
-from .qtype import has_type, numbers_in, question_types, required_types, type_match
+from .qtype import has_type, numbers_in, required_types, type_match
 from .retrieve import MAX_QUERY_CHARS, HybridRetriever, Query, anchor_found, coverage, entity_match
 from .types import Answer, Chunk, Citation, Passage
 
@@ -42,9 +42,10 @@ KIND_NAMES = {"amount": "금액", "count": "수량", "people": "인원", "date":
 
 
 class Answerer(Protocol):
-    """Answers one question from the knowledge base."""
+    """Answers one question from the knowledge base; ``context`` is the topic of the previous
+    answer in a conversation (for follow-up questions), or None."""
 
-    def answer(self, question: str) -> Answer: ...
+    def answer(self, question: str, context: str | None = None) -> Answer: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,13 +138,13 @@ class ExtractiveAnswerer:
         self.max_lines = max_lines
         self.min_line_coverage = min_line_coverage
 
-    def answer(self, question: str) -> Answer:
+    def answer(self, question: str, context: str | None = None) -> Answer:
         t0 = time.perf_counter()
         try:
             text = clean_question(question)
         except BadQueryError as exc:
             return Answer(str(exc), True, (), 0.0, (time.perf_counter() - t0) * 1000, "input-check")
-        query = self.retriever.prepare(text)
+        query = self.retriever.prepare(text, context)
         passages = self.retriever.retrieve(query, k=self.top_k)
         result = self.compose(query, passages)
         return Answer(result.answer, result.abstained, result.citations, result.confidence,
@@ -194,7 +195,7 @@ class ExtractiveAnswerer:
         are not candidates at all; an empty result means "the documents do not say".
         """
         tok = self.retriever.tokenizer
-        qtypes = set(query.types) or question_types(query.text)
+        qtypes = set(query.types)
         required = required_types(qtypes)
         best_score = passages[0].score
         scored: list[tuple[float, str, Passage]] = []

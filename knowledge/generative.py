@@ -42,9 +42,9 @@ class GenerativeAnswerer:
         self.chat = chat_model
         self.max_chars = max_chars
 
-    def answer(self, question: str) -> Answer:
+    def answer(self, question: str, context: str | None = None) -> Answer:
         t0 = time.perf_counter()
-        base = self.extractive.answer(question)
+        base = self.extractive.answer(question, context)
         if base.abstained or not base.citations:
             return base
         sources = [c.text for c in base.citations]

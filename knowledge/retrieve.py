@@ -216,25 +216,29 @@ class HybridRetriever:
         self.sparse_weight = sparse_weight
         self.orgs = org_names(index.chunks)
 
-    def prepare(self, question: str) -> Query:
+    def prepare(self, question: str, context: str | None = None) -> Query:
+        """Analyse a question once. ``context`` (the topic of the previous answer, for follow-ups
+        such as "그럼 몇 군데 설치해요?") adds search words but not answer types: what is asked
+        comes from the question alone."""
         text = " ".join(question.split())
         if not text:
             raise BadQueryError("empty question")
         if len(text) > MAX_QUERY_CHARS:
             raise BadQueryError(f"question longer than {MAX_QUERY_CHARS} characters")
-        terms = [self._segment(t) for t in self.tokenizer.query_terms(text)]
+        search = f"{' '.join(context.split())} {text}" if context else text
+        terms = [self._segment(t) for t in self.tokenizer.query_terms(search)]
         # "올해" / the plan year is implicit in every chunk of a year's plan: not a topic term
         year = str(plan_year())
         terms = [t for t in terms if not (t == (year,) or year in self.tokenizer.expand(list(t)))]
-        tokens = list(dict.fromkeys([*self.tokenizer.query_tokens(text), *(p for t in terms for p in t)]))
+        tokens = list(dict.fromkeys([*self.tokenizer.query_tokens(search), *(p for t in terms for p in t)]))
         expansion = self.tokenizer.expand(tokens)
-        squashed = _squash(" ".join([text, *expansion]))
+        squashed = _squash(" ".join([search, *expansion]))
         found = [o for o in self.orgs if o in squashed]
         # keep the longest names only ("정책기획과" rather than also "기획과")
         entities = tuple(sorted(o for o in found if not any(o != x and o in x for x in found)))
         years, marks = years_asked(text)
-        vector = self.embedder.embed_queries([text])[0]
-        return Query(text, tuple(tokens), tuple(expansion), frozenset(question_types(text)),
+        vector = self.embedder.embed_queries([search])[0]
+        return Query(search, tuple(tokens), tuple(expansion), frozenset(question_types(text)),
                      tuple(terms), entities, years, marks, vector)
 
     def _segment(self, term: tuple[str, ...]) -> tuple[str, ...]:

@@ -76,3 +76,75 @@ def test_wrong_encoding_is_rejected_cleanly(client: TestClient) -> None:
     r = client.post("/api/chat", content='{"message": "예산"}'.encode("cp949"),
                     headers={"content-type": "application/json"})
     assert r.status_code == 400 and "UTF-8" in r.json()["message"]
+
+
+def make_client(mini_corpus: Path, tmp_path: Path, **overrides: object) -> TestClient:
+    from assistant.settings import AdminSettings, ChatSettings
+
+    settings = Settings(data_dir=tmp_path / "data",
+                        knowledge=KnowledgeSettings(corpus_dir=mini_corpus, embedder="hashing"),
+                        admin=AdminSettings(token="s3cret"), **overrides)  # type: ignore[arg-type]
+    if "chat" not in overrides:
+        settings.chat = ChatSettings()
+    return TestClient(create_app(settings), raise_server_exceptions=False)
+
+
+def test_stream_sends_meta_deltas_and_done(client: TestClient) -> None:
+    with client.stream("POST", "/api/chat/stream", json={"message": "가로등 교체 사업 예산이 얼마예요?"}) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        raw = "".join(r.iter_text())
+    events = [block for block in raw.split("\n\n") if block.strip()]
+    names = [b.split("\n")[0].removeprefix("event: ") for b in events]
+    assert names[0] == "meta" and names[-1] == "done" and "delta" in names
+    import json as _json
+
+    done = _json.loads(events[-1].split("data: ", 1)[1])
+    deltas = "".join(_json.loads(b.split("data: ", 1)[1])["text"] for b in events if b.startswith("event: delta"))
+    assert deltas == done["reply"] and "80,000천원" in done["reply"] and done["message_id"]
+
+
+def test_feedback_stored_once_and_exported_masked(mini_corpus: Path, tmp_path: Path) -> None:
+    with make_client(mini_corpus, tmp_path) as c:
+        r = c.post("/api/chat", json={"message": "가로등 교체 사업 예산이 얼마예요? 제 번호 010-1234-5678"}).json()
+        fb = {"session_id": r["session_id"], "message_id": r["message_id"], "rating": "up"}
+        assert c.post("/api/feedback", json=fb).json() == {"stored": True}
+        assert c.post("/api/feedback", json={**fb, "rating": "down"}).json() == {"stored": False}
+        assert c.post("/api/feedback", json={**fb, "rating": "meh"}).status_code == 422
+        assert c.get("/admin/feedback.csv").status_code == 401
+        assert c.get("/admin/feedback.csv", headers={"authorization": "Bearer wrong"}).status_code == 401
+        csv_resp = c.get("/admin/feedback.csv", headers={"authorization": "Bearer s3cret"})
+        assert csv_resp.status_code == 200 and csv_resp.headers["content-type"].startswith("text/csv")
+        body = csv_resp.text
+        assert "up" in body and "가로등" in body
+        assert "010-1234-5678" not in body and "[전화번호]" in body
+
+
+def test_rate_limit_gives_429_with_retry_after(mini_corpus: Path, tmp_path: Path) -> None:
+    from assistant.settings import ChatSettings
+
+    with make_client(mini_corpus, tmp_path, chat=ChatSettings(rate_per_s=0.1, burst=3)) as c:
+        codes = [c.post("/api/chat", json={"message": "안녕하세요"}).status_code for _ in range(5)]
+        assert codes[:3] == [200, 200, 200] and codes[3] == 429
+        r = c.post("/api/chat", json={"message": "안녕하세요"})
+        assert int(r.headers["retry-after"]) >= 1 and "잠시 후" in r.json()["message"]
+        assert c.get("/healthz").status_code == 200  # health is never limited
+
+
+def test_metrics_readiness_pages_and_cors(client: TestClient) -> None:
+    client.post("/api/chat", json={"message": "안녕하세요"})
+    m = client.get("/metrics").text
+    assert 'nyj_chat_intents_total{intent="greeting"} 1.0' in m and "nyj_http_request_seconds" in m
+    ready = client.get("/readyz").json()
+    assert ready["ready"] and ready["checks"] == {"models": True, "sessions": True, "database": True}
+    home = client.get("/")
+    assert home.status_code == 200 and '<script src="/widget.js"' in home.text
+    assert client.get("/widget.js").headers["content-type"].startswith("application/javascript")
+    pre = client.options("/api/chat", headers={"origin": "https://www.nyj.go.kr",
+                                               "access-control-request-method": "POST"})
+    assert pre.headers.get("access-control-allow-origin") in ("*", "https://www.nyj.go.kr")
+    assert client.get("/openapi.json").json()["info"]["title"]
+
+
+def test_handoff_and_callback_through_http(client: TestClient) -> None:
+    r = client.post("/api/chat", json={"message": "상담원 연결"}).json()
+    assert r["intent"] == "human" and r["handoff"] is not None

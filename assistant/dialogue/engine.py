@@ -1,0 +1,208 @@
+"""The dialogue engine: one citizen turn in, one reply out, state in a ``SessionStore``.
+
+It classifies the message, keeps multi-turn context (a follow-up such as "그럼 몇 군데 설치해요?"
+is answered against the topic of the previous answer), runs slot-filling forms (call-back request
+now, complaint intake later) with confirmation, corrections and cancel at any point, and hands off
+to a person: during call-center hours it offers the line and a call-back, after hours it records a
+call-back with the citizen's consent. Session state is a JSON dict, so any worker can take the
+next turn (Redis store) and a turn never depends on process memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from knowledge.answer import clean_question, topic_of
+from knowledge.errors import BadQueryError
+from knowledge.types import Answer, Citation
+
+from ..hours import OfficeHours, describe_next_open
+from ..sessions import SessionStore
+from ..storage import Database
+from .callback import callback_form, mask_phone
+from .forms import FormReply, FormRunner, FormSpec, is_yes
+from .intents import IntentClassifier
+from .text import msg, quick
+
+log = logging.getLogger(__name__)
+
+_FOLLOWUP = re.compile(r"^(그럼|그러면|그건|그거|그것|거기|그\s|이\s|저\s|또|그리고|아까|그\s*사업|그\s*팀|그\s*중)")
+MAX_TURNS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    session_id: str
+    message_id: str
+    text: str
+    intent: str
+    abstained: bool = False
+    citations: tuple[Citation, ...] = ()
+    quick_replies: tuple[str, ...] = ()
+    complaint: dict[str, Any] | None = None
+    handoff: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class DialogueEngine:
+    def __init__(self, answer: Callable[[str, str | None], Answer], classifier: IntentClassifier,
+                 sessions: SessionStore, db: Database, hours: OfficeHours | None = None,
+                 contact: str = "남양주시 민원콜센터", session_ttl_s: int = 1800,
+                 clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.answer = answer
+        self.classifier = classifier
+        self.sessions = sessions
+        self.db = db
+        self.hours = hours or OfficeHours()
+        self.contact = contact
+        self.session_ttl_s = session_ttl_s
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.forms: dict[str, FormSpec] = {"callback": callback_form(contact)}
+
+    # --- entry point --------------------------------------------------------------------------
+    def handle(self, session_id: str | None, message: str) -> Reply:
+        sid = session_id if session_id and _valid_sid(session_id) else uuid.uuid4().hex
+        state = self.sessions.load(sid) or {"id": sid, "created": time.time(), "turns": []}
+        mid = uuid.uuid4().hex[:16]
+        try:
+            text = clean_question(message)
+        except BadQueryError as exc:
+            return Reply(sid, mid, str(exc), "invalid", abstained=True, quick_replies=quick("start"))
+        reply = self._turn(sid, mid, state, text)
+        turns: list[dict[str, Any]] = state.setdefault("turns", [])
+        turns.append({"role": "user", "text": text[:500], "intent": reply.intent, "ts": time.time()})
+        turns.append({"role": "assistant", "id": mid, "text": reply.text[:1000], "ts": time.time()})
+        del turns[:-MAX_TURNS]
+        state["updated"] = time.time()
+        self.sessions.save(sid, state, self.session_ttl_s)
+        return reply
+
+    def question_for(self, session_id: str, message_id: str) -> tuple[str, str]:
+        """(question, answer) of an assistant message in a session, for feedback records."""
+        state = self.sessions.load(session_id) or {}
+        turns = state.get("turns", [])
+        for i, t in enumerate(turns):
+            if t.get("role") == "assistant" and t.get("id") == message_id:
+                q = turns[i - 1]["text"] if i > 0 else ""
+                return q, t.get("text", "")
+        return "", ""
+
+    # --- one turn -----------------------------------------------------------------------------
+    def _turn(self, sid: str, mid: str, state: dict[str, Any], text: str) -> Reply:
+        intent = self.classifier.classify(text).intent
+        if intent == "cancel" or text in ("처음으로",):
+            had_form = state.pop("form", None) is not None
+            state.pop("pending_offer", None)
+            return Reply(sid, mid, msg("cancelled" if had_form else "nothing_to_cancel"), "cancel",
+                         quick_replies=quick("start"))
+        if state.get("form"):
+            return self._form_turn(sid, mid, state, text)
+        offer = state.pop("pending_offer", None)
+        if offer == "callback" and (is_yes(text) or "콜백" in text):
+            return self._start_callback(sid, mid, state, reason=state.get("offer_reason", ""))
+        if "콜백" in text and intent in ("human", "question"):
+            return self._start_callback(sid, mid, state, reason="")
+        handler = {
+            "human": self._handoff, "complaint": self._complaint, "complaint_status": self._status,
+            "live_data": self._live_data, "greeting": self._canned, "thanks": self._canned,
+            "bye": self._canned, "smalltalk": self._canned, "out_of_scope": self._canned,
+        }.get(intent, self._question)
+        return handler(sid, mid, state, text, intent)
+
+    def _canned(self, sid: str, mid: str, state: dict[str, Any], text: str, intent: str) -> Reply:
+        q = quick("start") if intent in ("greeting", "smalltalk", "out_of_scope") else ()
+        return Reply(sid, mid, msg(intent), intent, abstained=intent == "out_of_scope", quick_replies=q)
+
+    def _question(self, sid: str, mid: str, state: dict[str, Any], text: str, intent: str) -> Reply:
+        topic = state.get("topic")
+        followup = bool(topic) and bool(_FOLLOWUP.match(text))
+        ans = None if followup else self.answer(text, None)
+        used_context = False
+        if topic and (ans is None or ans.abstained):
+            ctx = self.answer(re.sub(_FOLLOWUP, "", text).strip() or text, topic)
+            if not ctx.abstained or ans is None:
+                ans, used_context = ctx, not ctx.abstained
+        assert ans is not None
+        body = ans.answer
+        if used_context:
+            body = f"{body}\n{msg('followup_hint').format(topic=topic)}"
+        if not ans.abstained and ans.citations:
+            state["topic"] = topic_of(ans.citations[0].section)
+            return Reply(sid, mid, body, "question", citations=ans.citations,
+                         quick_replies=quick("after_answer"))
+        state["pending_offer"] = "callback"
+        state["offer_reason"] = text[:300]
+        return Reply(sid, mid, body, "question", abstained=True, quick_replies=quick("after_abstain"))
+
+    def _handoff(self, sid: str, mid: str, state: dict[str, Any], text: str, intent: str) -> Reply:
+        now = self.clock()
+        last_q = next((t["text"] for t in reversed(state.get("turns", []))
+                       if t.get("role") == "user" and t.get("intent") not in ("human", "cancel")), "")
+        state["pending_offer"] = "callback"
+        state["offer_reason"] = last_q[:300]
+        if self.hours.is_open(now):
+            return Reply(sid, mid, msg("handoff_open").format(contact=self.contact), "human",
+                         quick_replies=quick("handoff_open"), handoff={"office_open": True})
+        text_ = msg("handoff_closed").format(next_open=describe_next_open(self.hours, now))
+        return Reply(sid, mid, text_, "human", quick_replies=quick("handoff_closed"),
+                     handoff={"office_open": False})
+
+    def _complaint(self, sid: str, mid: str, state: dict[str, Any], text: str, intent: str) -> Reply:
+        # Until complaint intake is connected, nothing the citizen reports is lost: it is taken as a
+        # call-back request carrying the report.
+        first = self._start_callback(sid, mid, state, reason=text[:500], first_message=text)
+        return Reply(sid, mid, f"{msg('complaint_to_callback')}\n{first.text}", "complaint",
+                     quick_replies=first.quick_replies)
+
+    def _status(self, sid: str, mid: str, state: dict[str, Any], text: str, intent: str) -> Reply:
+        state["pending_offer"] = "callback"
+        state["offer_reason"] = text[:300]
+        return Reply(sid, mid, msg("complaint_status_help"), intent, quick_replies=("상담원 연결",))
+
+    def _live_data(self, sid: str, mid: str, state: dict[str, Any], text: str, intent: str) -> Reply:
+        ans = self.answer(text, None)  # budget figures may be in the plan documents
+        if not ans.abstained:
+            return Reply(sid, mid, ans.answer, "question", citations=ans.citations,
+                         quick_replies=quick("after_answer"))
+        return Reply(sid, mid, msg("live_data_unavailable").format(contact=self.contact), intent,
+                     abstained=True, quick_replies=("상담원 연결",))
+
+    # --- forms --------------------------------------------------------------------------------
+    def _start_callback(self, sid: str, mid: str, state: dict[str, Any], reason: str,
+                        first_message: str = "") -> Reply:
+        state["callback_reason"] = reason
+        fr = FormRunner(self.forms["callback"]).start(state, first_message)
+        return Reply(sid, mid, fr.text, "human", quick_replies=fr.quick_replies)
+
+    def _form_turn(self, sid: str, mid: str, state: dict[str, Any], text: str) -> Reply:
+        name = state["form"]["name"]
+        runner = FormRunner(self.forms[name])
+        fr: FormReply = runner.handle(state, text)
+        if fr.cancelled:
+            return Reply(sid, mid, fr.text, "human", quick_replies=quick("start"))
+        if not fr.done:
+            return Reply(sid, mid, fr.text, "human", quick_replies=fr.quick_replies)
+        return self._finish_callback(sid, mid, state, fr.values)
+
+    def _finish_callback(self, sid: str, mid: str, state: dict[str, Any], values: dict[str, str]) -> Reply:
+        reason = state.pop("callback_reason", "")
+        cb_id = self.db.add_callback(sid, values["phone"], values.get("name", ""),
+                                     values.get("preferred_time", ""), reason)  # committed first
+        now = self.clock()
+        when = (msg("callback_when_open") if self.hours.is_open(now) else
+                msg("callback_when_closed").format(next_open=describe_next_open(self.hours, now)))
+        text = msg("callback_done").format(id=cb_id, when=when, phone_masked=mask_phone(values["phone"]))
+        log.info("callback request stored", extra={"fields": {"callback_id": cb_id}})
+        return Reply(sid, mid, text, "human", quick_replies=quick("start"),
+                     handoff={"callback_id": cb_id})
+
+
+def _valid_sid(sid: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9_-]{1,128}", sid))
