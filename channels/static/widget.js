@@ -48,7 +48,7 @@
     bot: '챗봇: ',
     typing: '답변을 준비하고 있어요…',
     inputLabel: '문의 내용 입력',
-    placeholder: '궁금한 점이나 불편한 점을 적어 주세요',
+    placeholder: '궁금한 점을 적어 주세요',
     send: '보내기',
     agent: '상담원 연결',
     quick: '추천 질문',
@@ -81,7 +81,7 @@
   // ---- styles (every class starts with nyj-) -----------------------------------------------------
   var BLUE = '#0b4a8b';
   var CSS = [
-    '.nyj-root{all:initial;font-family:"Pretendard","Noto Sans KR","Malgun Gothic","Apple SD Gothic Neo","NanumGothic",system-ui,sans-serif;font-size:16px;line-height:1.55;color:#16181d;-webkit-text-size-adjust:100%}',
+    '.nyj-root{all:initial;word-break:keep-all;overflow-wrap:anywhere;font-family:"Pretendard","Noto Sans KR","Malgun Gothic","Apple SD Gothic Neo","NanumGothic",system-ui,sans-serif;font-size:16px;line-height:1.55;color:#16181d;-webkit-text-size-adjust:100%}',
     '.nyj-root.nyj-large{font-size:20px}',
     '.nyj-root *,.nyj-root *::before,.nyj-root *::after{box-sizing:border-box}',
     '.nyj-root button,.nyj-root textarea{font:inherit;color:inherit;margin:0;letter-spacing:normal;text-transform:none;text-shadow:none}',
@@ -162,6 +162,8 @@
       '.nyj-panel{top:0;right:0;bottom:0;left:0;width:100%;max-width:none;height:100%;max-height:none;border:0;border-radius:0}' +
       '.nyj-launcher{right:12px;bottom:12px}' +
       '.nyj-msg{max-width:92%}' +
+      '.nyj-quick{flex-wrap:nowrap;overflow-x:auto;overflow-y:hidden;max-height:none}' +
+      '.nyj-qr{flex:none;white-space:nowrap}' +
       'html.nyj-lock,html.nyj-lock body{overflow:hidden!important}' +
     '}',
     '@media (prefers-reduced-motion:reduce){.nyj-dots i{animation:none;opacity:.7}}',
@@ -486,6 +488,20 @@
     msg.appendChild(details);
   }
 
+  /** ISO date-time -> "2026. 1. 20. 오후 06:00" in Korean time; anything else is shown as given. */
+  function when(value) {
+    if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(value)) return value;
+    var d = new Date(value);
+    if (isNaN(d.getTime())) return value;
+    try {
+      return d.toLocaleString('ko-KR', {
+        timeZone: 'Asia/Seoul', year: 'numeric', month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit'
+      });
+    } catch (e) {
+      return value;
+    }
+  }
+
   function renderComplaint(msg, c) {
     if (!c || typeof c !== 'object') return;
     var box = el('div', 'nyj-complaint');
@@ -494,7 +510,7 @@
     box.appendChild(title);
     var dl = el('dl');
     [[T.complaintId, c.id], [T.complaintTeam, c.team], [T.complaintStatus, c.status],
-      [T.complaintDue, c.expected_datetime], [T.complaintDuplicate, c.duplicate_of]].forEach(function (row) {
+      [T.complaintDue, when(c.expected_datetime)], [T.complaintDuplicate, c.duplicate_of]].forEach(function (row) {
       if (row[1] == null || row[1] === '') return;
       dl.appendChild(el('dt', null, null, row[0]));
       dl.appendChild(el('dd', null, null, String(row[1])));

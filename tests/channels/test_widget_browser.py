@@ -410,7 +410,8 @@ def test_server_text_is_never_html(site: Site, browser: WebDriver) -> None:
     bubble.find_element(By.CSS_SELECTOR, ".nyj-cites > summary").click()
     assert bubble.find_element(By.CSS_SELECTOR, ".nyj-doc").text == "<img src=x onerror=alert(2)>.md"
     assert bubble.find_element(By.CSS_SELECTOR, ".nyj-sec").text == "<script>alert(3)</script>"
-    assert "<i>현장기동팀</i>" in bubble.find_element(By.CSS_SELECTOR, ".nyj-complaint").text
+    complaint = bubble.find_element(By.CSS_SELECTOR, ".nyj-complaint").text
+    assert "<i>현장기동팀</i>" in complaint and "긴급" in complaint and "2026. 1. 20." in complaint
     assert [b.text for b in browser.find_elements(By.CSS_SELECTOR, ".nyj-qr")] == ["<img src=x onerror=alert(4)>"]
     with pytest.raises(NoAlertPresentException):
         _ = browser.switch_to.alert.text
@@ -474,10 +475,13 @@ def test_keyboard_escape_closes_and_returns_focus(site: Site, browser: WebDriver
 
 
 def test_phone_width_panel_fills_the_screen(site: Site, browser: WebDriver) -> None:
+    # Headless Chromium keeps some window "chrome" height; emulate the phone viewport exactly.
     browser.set_window_size(360, 740)
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 360, "height": 740, "deviceScaleFactor": 1, "mobile": True})
     open_widget(browser, site.url + "/")
     size = browser.execute_script("return [window.innerWidth, window.innerHeight]")
-    assert size[0] <= 480
+    assert size == [360, 740]
     rect = browser.execute_script(
         "const r = document.querySelector('.nyj-panel').getBoundingClientRect();"
         "return [r.left, r.top, r.width, r.height];")

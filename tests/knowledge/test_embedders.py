@@ -76,3 +76,19 @@ def test_factory_rejects_unknown_provider_and_missing_model() -> None:
     pytest.importorskip("sentence_transformers")
     with pytest.raises(EmbedderError):
         make_embedder("sentence-transformers", "/nonexistent/model/dir")
+
+
+class TestCachingEmbedder(EmbedderContract):
+    @pytest.fixture()
+    def embedder(self) -> Embedder:
+        from knowledge.embedders import CachingEmbedder
+
+        return CachingEmbedder(HashingEmbedder(128), size=2)
+
+    def test_cache_hits_are_copies_and_bounded(self, embedder: Embedder) -> None:
+        a = embedder.embed_queries(["하나"])
+        a[0, 0] = 99.0
+        assert embedder.embed_queries(["하나"])[0, 0] != 99.0
+        for t in ("둘", "셋", "넷"):
+            embedder.embed_queries([t])
+        assert len(embedder._cache) == 2  # type: ignore[attr-defined]
