@@ -53,7 +53,16 @@ def answerer_from(settings: Settings, index: KnowledgeIndex, embedder: Embedder)
 
 
 def intent_classifier_from(settings: Settings, embedder: Embedder) -> IntentClassifier:
-    return RuleEmbeddingClassifier(embedder)
+    rules = RuleEmbeddingClassifier(embedder)
+    if settings.chat.intent_classifier != "llm" or settings.llm.provider.lower() in ("", "none"):
+        return rules
+    from knowledge.generative import openai_chat_model
+
+    from .dialogue.intents import LLMIntentClassifier
+
+    llm = settings.llm
+    chat = openai_chat_model(llm.base_url, llm.api_key.get_secret_value(), llm.model, llm.timeout_s, 0.0)
+    return LLMIntentClassifier(chat, rules)
 
 
 def office_hours_from(settings: Settings) -> OfficeHours:

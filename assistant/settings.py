@@ -59,6 +59,7 @@ class ChatSettings(BaseModel):
     session_ttl_s: int = Field(1800, ge=60)  # a conversation expires after 30 idle minutes
     rate_per_s: float = Field(2.0, gt=0)  # per client: sustained messages per second
     burst: int = Field(20, ge=1)
+    intent_classifier: str = "rules"  # rules (offline default) | llm (needs ASSISTANT_LLM__*)
 
 
 class HoursSettings(BaseModel):

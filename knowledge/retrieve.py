@@ -155,6 +155,8 @@ def anchor_found(query: Query, doc_tokens: frozenset[str] | set[str], index: Kno
     best: tuple[float, tuple[str, ...]] | None = None
     for parts in query.terms:
         joined = "".join(parts)
+        if joined.isdigit():
+            continue  # a year or a number is what is asked about, not the subject
         known = [p for p in (*parts, joined) if index.bm25.known(p)]
         if known:
             w = max(index.bm25.idf(p) for p in known)

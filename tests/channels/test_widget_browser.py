@@ -312,6 +312,9 @@ def test_homepage_embeds_the_widget_with_one_tag(site: Site, browser: WebDriver)
     assert launcher.size["height"] >= 44 and launcher.size["width"] >= 44
     assert not browser.find_element(By.CSS_SELECTOR, ".nyj-panel").is_displayed()
     shot(browser, "desktop-home")
+    browser.find_element(By.CSS_SELECTOR, "[data-nyj-open]").click()  # the hero button opens the chat
+    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".nyj-panel").is_displayed())
+    assert browser.switch_to.active_element.get_attribute("id") == "nyj-input"
 
 
 def test_full_conversation(site: Site, browser: WebDriver) -> None:
