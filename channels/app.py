@@ -105,9 +105,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="남양주시 AI 민원 안내", version="0.2.0", lifespan=lifespan,
                   description="시 업무계획 안내(출처 포함), 생활불편 민원, 상담원 연결을 돕는 대화형 서비스")
-    app.add_middleware(CORSMiddleware, allow_origins=settings.server.cors_origins,
-                       allow_methods=["GET", "POST"], allow_headers=["content-type"], max_age=600)
-
     def client_key(request: Request) -> str:
         if settings.server.trust_forwarded:
             fwd = request.headers.get("x-forwarded-for", "")
@@ -145,6 +142,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.observe(request.method, label, response.status_code, time.perf_counter() - t0)
         response.headers["x-request-id"] = rid[:64]
         return response
+
+    # added after the guard so that it wraps it: early 413/429 answers carry CORS headers too, and a
+    # widget embedded on another site can show the right Korean message
+    app.add_middleware(CORSMiddleware, allow_origins=settings.server.cors_origins,
+                       allow_methods=["GET", "POST"], allow_headers=["content-type"], max_age=600)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -171,9 +171,8 @@ class ExtractiveAnswerer:
         msg = messages()
         topic = topic_of(picked[0][1].chunk.section)
         body = "\n".join(f"- {ln}" for ln in lines)
-        sources = list(dict.fromkeys(p.chunk.section for _, p in picked))
-        reply = "\n".join([msg["answer_lead"].format(topic=topic), body,
-                           msg["answer_source"].format(source=" / ".join(sources))])
+        # sources travel as structured citations; each channel shows them its own way
+        reply = "\n".join([msg["answer_lead"].format(topic=topic), body])
         cited: list[Passage] = list({p.chunk.id: p for _, p in picked}.values())
         seen = {p.chunk.id for p in cited}
         cited += [p for p in passages[1:3] if p.chunk.id not in seen and p.score >= best.score - 0.3]

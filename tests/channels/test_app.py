@@ -125,8 +125,9 @@ def test_rate_limit_gives_429_with_retry_after(mini_corpus: Path, tmp_path: Path
     with make_client(mini_corpus, tmp_path, chat=ChatSettings(rate_per_s=0.1, burst=3)) as c:
         codes = [c.post("/api/chat", json={"message": "안녕하세요"}).status_code for _ in range(5)]
         assert codes[:3] == [200, 200, 200] and codes[3] == 429
-        r = c.post("/api/chat", json={"message": "안녕하세요"})
+        r = c.post("/api/chat", json={"message": "안녕하세요"}, headers={"origin": "https://www.nyj.go.kr"})
         assert int(r.headers["retry-after"]) >= 1 and "잠시 후" in r.json()["message"]
+        assert r.headers.get("access-control-allow-origin")  # an embedding site can read the 429
         assert c.get("/healthz").status_code == 200  # health is never limited
 
 

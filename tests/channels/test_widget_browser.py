@@ -194,12 +194,12 @@ async def _wait(gate: threading.Event, timeout: float = 20.0) -> None:
 class LocalServer:
     """uvicorn on 127.0.0.1 with a free port, in a background thread."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, lifespan: str = "off") -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
+        config = uvicorn.Config(app, log_level="warning", lifespan=lifespan, timeout_graceful_shutdown=2)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
 
@@ -542,3 +542,28 @@ def test_embedded_from_another_origin(site: Site, browser: WebDriver) -> None:
         wait_done(browser, 1)
     assert site.api.messages() == [QUESTION]
     assert site.api.origins == [other.url]
+
+
+def test_real_app_end_to_end(browser: WebDriver, tmp_path: Path, mini_corpus: Path) -> None:
+    """The widget against the real service (dialogue engine, SSE, feedback storage)."""
+    from assistant.settings import AdminSettings, KnowledgeSettings, Settings
+    from channels.app import create_app
+
+    settings = Settings(data_dir=tmp_path / "data", admin=AdminSettings(token="t0ken"),
+                        knowledge=KnowledgeSettings(corpus_dir=mini_corpus, embedder="hashing"))
+    with LocalServer(create_app(settings), lifespan="on") as server:
+        open_widget(browser, server.url + "/")
+        ask(browser, "가로등 교체 사업 예산이 얼마예요?")
+        answer = wait_done(browser, 1)
+        assert "80,000천원" in text_of(browser, answer)
+        summary = answer.find_element(By.CSS_SELECTOR, "details summary")
+        assert "출처" in text_of(browser, summary)
+        answer.find_element(By.CSS_SELECTOR, ".nyj-fb button").click()
+        wait_for(browser, lambda d: "의견 감사합니다" in (d.find_element(By.CSS_SELECTOR, ".nyj-log").text),
+                 what="feedback thanks")
+        shot(browser, "real-app-answer")
+        import httpx
+
+        csv_text = httpx.get(server.url + "/admin/feedback.csv",
+                             headers={"authorization": "Bearer t0ken"}).text
+        assert "가로등 교체 사업 예산이 얼마예요?" in csv_text
