@@ -74,7 +74,7 @@ async def citizen(client: httpx.AsyncClient, stop: float, lat: dict[str, list[fl
 
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return round(s[min(len(s) - 1, max(0, int(round(p * len(s))) - 1))], 1) if s else 0.0
+    return round(s[min(len(s) - 1, max(0, round(p * len(s)) - 1))], 1) if s else 0.0
 
 
 async def load(base: str, concurrency: int, seconds: float) -> dict[str, object]:

@@ -103,7 +103,7 @@ class LLMIntentClassifier:
             content = str(getattr(out, "content", out))
             start, end = content.find("{"), content.rfind("}")
             intent = json.loads(content[start : end + 1]).get("intent") if start >= 0 < end else None
-        except Exception:  # noqa: BLE001 - any model failure falls back
+        except Exception:
             return rule
         if intent in INTENTS:
             return IntentResult(str(intent), 0.9, "llm")
