@@ -34,7 +34,17 @@ from .text import msg, quick
 log = logging.getLogger(__name__)
 
 _FOLLOWUP = re.compile(r"^(그럼|그러면|그건|그거|그것|거기|그\s|이\s|저\s|또|그리고|아까|그\s*사업|그\s*팀|그\s*중)")
+# A question made only of facet words ("사업 기간은요?", "예산은 얼마예요?") is about the previous topic.
+_FACETS = re.compile(
+    r"사업|기간|예산|사업비|소요|비용|금액|내용|일정|목표|계획|인원|정원|현원|위치|주소|담당|부서|팀|대상|효과|"
+    r"언제|얼마|어디|누가|누구|무엇|뭐|몇|어떻게|왜|어느|개|곳|군데|명|대|시간|설치|운영|"
+    r"은|는|이|가|을|를|요|에|의|도|만|나요|해요|예요|이에요|인가요|입니까|했|하|돼|되|있|어요|죠|그럼|그러면")
 MAX_TURNS = 12
+
+
+def topicless(text: str) -> bool:
+    rest = _FACETS.sub("", re.sub(r"[^가-힣A-Za-z0-9]", "", text))
+    return len(rest) < 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +132,7 @@ class DialogueEngine:
 
     def _question(self, sid: str, mid: str, state: dict[str, Any], text: str, intent: str) -> Reply:
         topic = state.get("topic")
-        followup = bool(topic) and bool(_FOLLOWUP.match(text))
+        followup = bool(topic) and (bool(_FOLLOWUP.match(text)) or topicless(text))
         ans = None if followup else self.answer(text, None)
         used_context = False
         if topic and (ans is None or ans.abstained):
