@@ -93,9 +93,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     host = args.host or settings.server.host
     port = args.port or settings.server.port
+    workers = max(1, args.workers)
+    if workers > 1 and not settings.redis_url:
+        print("error: --workers > 1 needs ASSISTANT_REDIS_URL (sessions and rate limits must be shared)",
+              file=sys.stderr)
+        return 2
+    if workers > 1:
+        # build the index once before the workers start, so they only load it
+        from .factory import embedder_from, load_index
+
+        load_index(settings, embedder_from(settings), build_if_missing=True, progress=True)
     # The HTTP layer is named by import string: assistant/ never imports channels/ (layering),
     # and uvicorn can start several workers from it.
-    uvicorn.run("channels.app:create_app", factory=True, host=host, port=port,
+    uvicorn.run("channels.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=settings.log_level.lower(), access_log=False)
     return 0
 
@@ -111,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     ps = sub.add_parser("serve", help="start the HTTP service")
     ps.add_argument("--host")
     ps.add_argument("--port", type=int)
+    ps.add_argument("--workers", type=int, default=1, help="worker processes (needs ASSISTANT_REDIS_URL)")
     return p
 
 

@@ -39,10 +39,20 @@ def free_port() -> int:
 
 
 def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    """RSS of a process and its children (uvicorn workers)."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
 
 
 async def citizen(client: httpx.AsyncClient, stop: float, lat: dict[str, list[float]], errors: list[str],
@@ -97,17 +107,22 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn workers (uses Redis for shared state)")
+    ap.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     data = Path(tempfile.mkdtemp(prefix="nyj-load-"))
     env = {**os.environ, "ASSISTANT_DATA_DIR": str(data), "ASSISTANT_LOG_LEVEL": "WARNING",
            "ASSISTANT_CHAT__RATE_PER_S": "1000", "ASSISTANT_CHAT__BURST": "1000"}
+    if args.workers > 1:
+        env["ASSISTANT_REDIS_URL"] = args.redis
     subprocess.run([sys.executable, "-m", "assistant", "index"], env=env, cwd=ROOT, check=True,
                    capture_output=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--port", str(port)], env=env, cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--port", str(port),
+                             "--workers", str(args.workers)], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         ready_s = None
@@ -127,7 +142,7 @@ def main() -> int:
         rss_warm = rss_kb(proc.pid)
         result = asyncio.run(load(base, args.concurrency, args.seconds))
         rss_end = rss_kb(proc.pid)
-        out = {"concurrency": args.concurrency, "cold_start_to_ready_s": round(ready_s, 2),
+        out = {"concurrency": args.concurrency, "workers": args.workers, "cold_start_to_ready_s": round(ready_s, 2),
                "rss_mb": {"ready": round(rss_start / 1024), "after_warmup": round(rss_warm / 1024),
                           "after_run": round(rss_end / 1024)},
                "warmup_turns": warm["turns"], **result}

@@ -195,6 +195,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not state.get("ready"):
             raise AssistantError("not ready")
         engine: DialogueEngine = state["engine"]
+        if req.session_id:
+            session_id_var.set(req.session_id[:128])
         reply: Reply = await run_in_threadpool(engine.handle, req.session_id, req.message)
         session_id_var.set(reply.session_id)
         metrics.intents.labels(reply.intent).inc()
