@@ -73,8 +73,18 @@ class Database:
         self._lock = threading.Lock()
 
     def create_schema(self) -> None:
-        with self._translate():
-            metadata.create_all(self.engine)
+        """Bring the schema to the newest Alembic revision (idempotent; several workers may call it
+        at once — on PostgreSQL an advisory lock lets one migrate while the others wait)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", "assistant:migrations")
+        with self._translate(), self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(724311)"))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
 
     @contextmanager
     def _translate(self) -> Iterator[None]:
