@@ -250,10 +250,9 @@ class ComplaintStore:
         elif new.lat is None or new.lon is None:
             return None
         for row in conn.execute(q.order_by(complaints.c.created_at)).mappings():
-            if not key:
-                if row["lat"] is None or row["lon"] is None or _distance_m(
-                        new.lat or 0.0, new.lon or 0.0, row["lat"], row["lon"]) > self.duplicate_radius_m:
-                    continue
+            if not key and (row["lat"] is None or row["lon"] is None or _distance_m(
+                    new.lat or 0.0, new.lon or 0.0, row["lat"], row["lon"]) > self.duplicate_radius_m):
+                continue
             if row["category"] == new.category or similar(row["description"], new.description) >= \
                     self.duplicate_min_similarity:
                 return dict(row)
@@ -279,7 +278,7 @@ class ComplaintStore:
             return None
         return row if re.sub(r"\D", "", row["phone"]).endswith(digits) else None
 
-    def list(self, status: str | None = None, team: str | None = None, urgent: bool | None = None,
+    def search(self, status: str | None = None, team: str | None = None, urgent: bool | None = None,
              limit: int = 200, offset: int = 0, since: dt.datetime | None = None,
              service_code: str | None = None) -> list[dict[str, Any]]:
         q = sa.select(complaints)
@@ -399,9 +398,9 @@ class ComplaintStore:
 
     def stats(self) -> dict[str, Any]:
         with self._tx() as conn:
-            by_status = dict(conn.execute(sa.select(complaints.c.status, sa.func.count())
+            by_status: dict[str, int] = dict(conn.execute(sa.select(complaints.c.status, sa.func.count())
                                           .group_by(complaints.c.status)).all())
-            by_team = dict(conn.execute(sa.select(complaints.c.team, sa.func.count())
+            by_team: dict[str, int] = dict(conn.execute(sa.select(complaints.c.team, sa.func.count())
                                         .group_by(complaints.c.team)).all())
             repeats = conn.execute(sa.select(sa.func.count()).where(complaints.c.duplicate_of.is_not(None))).scalar()
         return {"by_status": by_status, "by_team": by_team, "repeats": int(repeats or 0)}

@@ -1,7 +1,7 @@
 """initial schema: feedback, call-back requests, complaints, audit, call-back jobs
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22 01:22:55.366734
 """
 
