@@ -12,6 +12,7 @@ from knowledge.pipeline import open_answerer, open_index, tqdm_progress
 from knowledge.store import KnowledgeIndex
 from knowledge.tokenize import set_plan_year
 
+from .complaints.store import ComplaintStore
 from .dialogue.engine import DialogueEngine
 from .dialogue.intents import IntentClassifier, RuleEmbeddingClassifier
 from .hours import OfficeHours
@@ -82,5 +83,6 @@ def build_services(settings: Settings) -> dict[str, Any]:
                             office_hours_from(settings), settings.knowledge.contact,
                             settings.chat.session_ttl_s)
     limiter = make_rate_limiter(settings.redis_url, settings.chat.rate_per_s, settings.chat.burst)
+    complaints = ComplaintStore(db, office_hours_from(settings))
     return {"embedder": embedder, "index": index, "answerer": answerer, "sessions": sessions,
-            "db": db, "engine": engine, "limiter": limiter}
+            "db": db, "engine": engine, "limiter": limiter, "complaints": complaints}

@@ -72,6 +72,19 @@ class HoursSettings(BaseModel):
 class AdminSettings(BaseModel):
     # bearer token for admin exports (feedback CSV); empty disables them
     token: SecretStr = SecretStr("")
+    # staff accounts for the /admin dashboard: username -> "pbkdf2_sha256$<iterations>$<salt>$<hex>"
+    # (make one with `python -m assistant hash-password`); empty = dashboard login impossible
+    users: dict[str, str] = {}
+    # key that signs staff session cookies; empty = a random key per process (logins end on restart)
+    secret_key: SecretStr = SecretStr("")
+    session_hours: int = Field(8, ge=1, le=72)
+
+
+class Open311Settings(BaseModel):
+    """Open311 GeoReport v2 endpoint (/open311/v2/)."""
+
+    api_keys: list[str] = []  # keys allowed to POST service requests; empty = POST disabled
+    jurisdiction_id: str = "namyangju.go.kr"
 
 
 class Settings(BaseSettings):
@@ -88,6 +101,7 @@ class Settings(BaseSettings):
     chat: ChatSettings = ChatSettings()
     hours: HoursSettings = HoursSettings()
     admin: AdminSettings = AdminSettings()
+    open311: Open311Settings = Open311Settings()
 
 
 @lru_cache(maxsize=1)

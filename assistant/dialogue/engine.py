@@ -17,19 +17,24 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from knowledge.answer import clean_question, topic_of
 from knowledge.errors import BadQueryError
 from knowledge.types import Answer, Citation
 
-from ..hours import OfficeHours, describe_next_open
+from ..complaints.store import ComplaintStore, NewComplaint
+from ..hours import SEOUL, OfficeHours, describe_next_open
 from ..sessions import SessionStore
 from ..storage import Database
 from .callback import callback_form, mask_phone
+from .complaint import complaint_form, status_form
 from .forms import FormReply, FormRunner, FormSpec, is_yes
 from .intents import IntentClassifier
 from .text import msg, quick
+
+if TYPE_CHECKING:
+    from ..complaints.routing import Router
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +70,8 @@ class DialogueEngine:
     def __init__(self, answer: Callable[[str, str | None], Answer], classifier: IntentClassifier,
                  sessions: SessionStore, db: Database, hours: OfficeHours | None = None,
                  contact: str = "남양주시 민원콜센터", session_ttl_s: int = 1800,
-                 clock: Callable[[], dt.datetime] | None = None) -> None:
+                 clock: Callable[[], dt.datetime] | None = None, router: Router | None = None,
+                 complaints: ComplaintStore | None = None) -> None:
         self.answer = answer
         self.classifier = classifier
         self.sessions = sessions
@@ -74,7 +80,10 @@ class DialogueEngine:
         self.contact = contact
         self.session_ttl_s = session_ttl_s
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        self.forms: dict[str, FormSpec] = {"callback": callback_form(contact)}
+        self.router = router
+        self.complaints = complaints
+        self.forms: dict[str, FormSpec] = {"callback": callback_form(contact), "complaint": complaint_form(),
+                                           "status": status_form()}
 
     # --- entry point --------------------------------------------------------------------------
     def handle(self, session_id: str | None, message: str) -> Reply:
@@ -165,16 +174,29 @@ class DialogueEngine:
                      handoff={"office_open": False})
 
     def _complaint(self, sid: str, mid: str, state: dict[str, Any], text: str, intent: str) -> Reply:
-        # Until complaint intake is connected, nothing the citizen reports is lost: it is taken as a
-        # call-back request carrying the report.
-        first = self._start_callback(sid, mid, state, reason=text[:500], first_message=text)
-        return Reply(sid, mid, f"{msg('complaint_to_callback')}\n{first.text}", "complaint",
-                     quick_replies=first.quick_replies)
+        if self.router is None or self.complaints is None:
+            # without a complaint store nothing is lost: the report becomes a call-back request
+            first = self._start_callback(sid, mid, state, reason=text[:500], first_message=text)
+            return Reply(sid, mid, f"{msg('complaint_to_callback')}\n{first.text}", "complaint",
+                         quick_replies=first.quick_replies)
+        generic = re.match(r"^(민원|신고|생활\s*불편)?\s*(접수|넣|하고\s*싶|할게|하려|좀)", text) and len(text) < 25
+        prefill = {} if generic else {"what": text[:1000]}
+        lead = [msg("complaint_start")]
+        if not generic and self.router.route(text).urgent:
+            lead.append(msg("complaint_urgent"))
+        fr = FormRunner(self.forms["complaint"]).start(state, "" if generic else text, prefill)
+        return Reply(sid, mid, "\n".join([*lead, fr.text]), "complaint", quick_replies=fr.quick_replies)
 
     def _status(self, sid: str, mid: str, state: dict[str, Any], text: str, intent: str) -> Reply:
-        state["pending_offer"] = "callback"
-        state["offer_reason"] = text[:300]
-        return Reply(sid, mid, msg("complaint_status_help"), intent, quick_replies=("상담원 연결",))
+        if self.complaints is None:
+            state["pending_offer"] = "callback"
+            state["offer_reason"] = text[:300]
+            return Reply(sid, mid, msg("complaint_status_help"), intent, quick_replies=("상담원 연결",))
+        fr = FormRunner(self.forms["status"]).start(state, text)
+        if fr.done:
+            state.pop("form", None)
+            return self._finish_status(sid, mid, fr.values)
+        return Reply(sid, mid, fr.text, intent, quick_replies=fr.quick_replies)
 
     def _live_data(self, sid: str, mid: str, state: dict[str, Any], text: str, intent: str) -> Reply:
         ans = self.answer(text, None)  # budget figures may be in the plan documents
@@ -193,13 +215,60 @@ class DialogueEngine:
 
     def _form_turn(self, sid: str, mid: str, state: dict[str, Any], text: str) -> Reply:
         name = state["form"]["name"]
+        intent = {"callback": "human", "complaint": "complaint", "status": "complaint_status"}[name]
         runner = FormRunner(self.forms[name])
         fr: FormReply = runner.handle(state, text)
         if fr.cancelled:
-            return Reply(sid, mid, fr.text, "human", quick_replies=quick("start"))
+            return Reply(sid, mid, fr.text, intent, quick_replies=quick("start"))
         if not fr.done:
-            return Reply(sid, mid, fr.text, "human", quick_replies=fr.quick_replies)
+            return Reply(sid, mid, fr.text, intent, quick_replies=fr.quick_replies)
+        state.pop("form", None)
+        if name == "complaint":
+            return self._finish_complaint(sid, mid, state, fr.values)
+        if name == "status":
+            return self._finish_status(sid, mid, fr.values)
         return self._finish_callback(sid, mid, state, fr.values)
+
+    def _finish_complaint(self, sid: str, mid: str, state: dict[str, Any], values: dict[str, str]) -> Reply:
+        assert self.router is not None and self.complaints is not None
+        description = values["what"]
+        route = self.router.route(f"{description} {values.get('where', '')}")
+        phone = values.get("phone", "") if values.get("consent") == "동의" else ""
+        kind = "건의" if route.team == "진심소통팀" or re.search(r"제안|건의", description) else "생활불편"
+        filed = self.complaints.file(NewComplaint(
+            description=description, category=route.category, department=route.department,
+            team=route.team, urgent=route.urgent, confidence=route.confidence, route_reason=route.reason,
+            kind=kind, address=values.get("where", ""), occurred=values.get("when", ""), phone=phone,
+            channel="chat", session_id=sid), now=self.clock())  # committed before the receipt is shown
+        c = filed.complaint
+        expected = _korean_datetime(c["expected_at"])
+        urgent = msg("complaint_urgent_flag") if c["urgent"] else ""
+        if filed.duplicate_of:
+            original = self.complaints.get(filed.duplicate_of)
+            text = msg("complaint_duplicate").format(original=filed.duplicate_of, team=original["team"],
+                                                     id=c["id"], expected=_korean_datetime(original["expected_at"]))
+        else:
+            key = "complaint_done" if phone else "complaint_done_no_contact"
+            text = msg(key).format(id=c["id"], team=c["team"], expected=expected, urgent=urgent)
+        info: dict[str, Any] = {"id": c["id"], "status": c["status"], "team": c["team"], "urgent": c["urgent"],
+                                "expected_datetime": c["expected_at"].astimezone(SEOUL).isoformat()}
+        if filed.duplicate_of:
+            info["duplicate_of"] = filed.duplicate_of
+        log.info("complaint filed", extra={"fields": {"complaint_id": c["id"], "team": c["team"],
+                                                      "urgent": c["urgent"], "duplicate_of": filed.duplicate_of}})
+        return Reply(sid, mid, text, "complaint", quick_replies=("처리 상황 조회", "다른 질문하기"), complaint=info)
+
+    def _finish_status(self, sid: str, mid: str, values: dict[str, str]) -> Reply:
+        assert self.complaints is not None
+        c = self.complaints.lookup(values.get("receipt", ""), values.get("last4", ""))
+        if c is None:
+            return Reply(sid, mid, msg("status_not_found"), "complaint_status", quick_replies=("상담원 연결",))
+        notes = f"\n처리 내용: {c['status_notes']}" if c.get("status_notes") else ""
+        text = msg("status_found").format(id=c["id"], status=c["status"], team=c["team"],
+                                          expected=_korean_datetime(c["expected_at"]), notes=notes)
+        info = {"id": c["id"], "status": c["status"], "team": c["team"], "urgent": c["urgent"],
+                "expected_datetime": c["expected_at"].astimezone(SEOUL).isoformat()}
+        return Reply(sid, mid, text, "complaint_status", complaint=info)
 
     def _finish_callback(self, sid: str, mid: str, state: dict[str, Any], values: dict[str, str]) -> Reply:
         reason = state.pop("callback_reason", "")
@@ -212,6 +281,15 @@ class DialogueEngine:
         log.info("callback request stored", extra={"fields": {"callback_id": cb_id}})
         return Reply(sid, mid, text, "human", quick_replies=quick("start"),
                      handoff={"callback_id": cb_id})
+
+
+def _korean_datetime(value: dt.datetime) -> str:
+    t = value.astimezone(SEOUL)
+    weekday = "월화수목금토일"[t.weekday()]
+    ampm = "오전" if t.hour < 12 else "오후"
+    hour = t.hour if t.hour <= 12 else t.hour - 12
+    minute = f" {t.minute}분" if t.minute else ""
+    return f"{t.month}월 {t.day}일({weekday}) {ampm} {hour}시{minute}"
 
 
 def _valid_sid(sid: str) -> bool:

@@ -42,6 +42,7 @@ class SlotSpec:
     aliases: tuple[str, ...] = ()  # words a correction uses for this slot ("전화번호", "번호")
     quick_replies: tuple[str, ...] = ()
     display: Callable[[str], str] = lambda v: v  # how the summary shows the value (masking)
+    condition: Callable[[dict[str, str]], bool] | None = None  # ask only when this holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,8 @@ class FormSpec:
     slots: tuple[SlotSpec, ...]
     # slots whose "아니요" ends the form (consent); value of the refusal message
     refusal: dict[str, str] = field(default_factory=dict)
+    confirm: bool = True  # read everything back before finishing
+    hidden: frozenset[str] = frozenset()  # slots not shown in the read-back
 
     def slot(self, name: str) -> SlotSpec:
         return next(s for s in self.slots if s.name == name)
@@ -136,11 +139,17 @@ class FormRunner:
     # --- internals ----------------------------------------------------------------------------
     def _next(self, form: dict[str, Any]) -> FormReply:
         for slot in self.spec.slots:
-            if slot.name not in form["values"]:
-                form["pending"] = slot.name
-                extra = quick("skip") if not slot.required else ()
-                return FormReply(slot.prompt, slot.quick_replies or extra)
+            if slot.name in form["values"]:
+                continue
+            if slot.condition is not None and not slot.condition(form["values"]):
+                form["values"][slot.name] = ""
+                continue
+            form["pending"] = slot.name
+            extra = quick("skip") if not slot.required else ()
+            return FormReply(slot.prompt, slot.quick_replies or extra)
         form["pending"] = None
+        if not self.spec.confirm:
+            return FormReply("", done=True, values=dict(form["values"]))
         return self._confirm(form)
 
     def _confirm(self, form: dict[str, Any]) -> FormReply:
@@ -148,7 +157,7 @@ class FormRunner:
         lines = []
         for slot in self.spec.slots:
             value = form["values"].get(slot.name, "")
-            if slot.name in self.spec.refusal:
+            if slot.name in self.spec.refusal or slot.name in self.spec.hidden:
                 continue
             lines.append(f"- {slot.label}: {slot.display(value) if value else '(없음)'}")
         return FormReply(msg("form_confirm").format(summary="\n".join(lines)), quick("yes_no"))

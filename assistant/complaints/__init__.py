@@ -1,0 +1,1 @@
+"""Complaints: intake, routing to the responsible team, deadlines and the complaint store."""
