@@ -1,4 +1,4 @@
-"""Command line: ``python -m assistant index|ask|serve`` (contracts in ARCHITECTURE.md).
+"""Command line: ``python -m assistant index|ask|serve|hash-password`` (contracts in ARCHITECTURE.md).
 
 ``ask --json -`` reads one question per line from stdin and prints one JSON object per line, in
 order, loading the models once (batch mode for evaluation). Every line gets an answer object: a
@@ -110,6 +110,45 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
+    """Read a password (no echo on a terminal) and print its hash for ASSISTANT_ADMIN__USERS."""
+    import getpass
+
+    from .auth import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("비밀번호(password): ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("error: empty password", file=sys.stderr)
+        return 2
+    print(hash_password(password))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the call-back worker (several may run at once; each job goes to one of them)."""
+    import os
+    import socket
+
+    from .complaints.callbacks import CallbackWorker
+    from .complaints.store import ComplaintStore
+    from .factory import office_hours_from, sms_sender_from
+    from .storage import Database, default_url
+
+    db = Database(settings.database_url or default_url(settings.data_dir))
+    db.create_schema()
+    worker = CallbackWorker(ComplaintStore(db, office_hours_from(settings)), sms_sender_from(settings),
+                            name=f"{socket.gethostname()}-{os.getpid()}")
+    while True:
+        counts = worker.run_once()
+        print(json.dumps(counts, ensure_ascii=False), file=sys.stderr)
+        if args.once:
+            return 0
+        time.sleep(args.interval)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m assistant", description="남양주시 민원 안내 도우미")
     sub = p.add_subparsers(dest="command", required=True)
@@ -122,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--host")
     ps.add_argument("--port", type=int)
     ps.add_argument("--workers", type=int, default=1, help="worker processes (needs ASSISTANT_REDIS_URL)")
+    pw = sub.add_parser("worker", help="run the call-back worker (satisfaction SMS, delayed follow-ups)")
+    pw.add_argument("--once", action="store_true", help="process due jobs once and exit")
+    pw.add_argument("--interval", type=float, default=30.0, help="seconds between polls")
+    sub.add_parser("hash-password", help="hash a staff password read from stdin (for ASSISTANT_ADMIN__USERS)")
     return p
 
 
@@ -132,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("faiss", "bm25s", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    handlers = {"index": cmd_index, "ask": cmd_ask, "serve": cmd_serve}
+    handlers = {"index": cmd_index, "ask": cmd_ask, "serve": cmd_serve, "hash-password": cmd_hash_password,
+                "worker": cmd_worker}
     try:
         return handlers[args.command](args, settings)
     except KnowledgeError as exc:

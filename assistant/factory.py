@@ -16,6 +16,7 @@ from .complaints.store import ComplaintStore
 from .dialogue.engine import DialogueEngine
 from .dialogue.intents import IntentClassifier, RuleEmbeddingClassifier
 from .hours import OfficeHours
+from .notify import SmsSender, TwilioSmsSender
 from .ratelimit import make_rate_limiter
 from .sessions import make_session_store
 from .settings import Settings
@@ -86,3 +87,10 @@ def build_services(settings: Settings) -> dict[str, Any]:
     complaints = ComplaintStore(db, office_hours_from(settings))
     return {"embedder": embedder, "index": index, "answerer": answerer, "sessions": sessions,
             "db": db, "engine": engine, "limiter": limiter, "complaints": complaints}
+
+
+def sms_sender_from(settings: Settings) -> SmsSender | None:
+    t = settings.twilio
+    if not (t.account_sid and t.auth_token.get_secret_value() and t.sms_from):
+        return None  # call-backs then go to the agents' list
+    return TwilioSmsSender(t.account_sid, t.auth_token.get_secret_value(), t.sms_from, t.base_url, t.timeout_s)

@@ -80,6 +80,16 @@ class AdminSettings(BaseModel):
     session_hours: int = Field(8, ge=1, le=72)
 
 
+class TwilioSettings(BaseModel):
+    """Twilio account (SMS for receipts and call-backs; the phone channel uses it too)."""
+
+    base_url: str = "https://api.twilio.com"
+    account_sid: str = ""
+    auth_token: SecretStr = SecretStr("")
+    sms_from: str = ""  # sending number in E.164, e.g. +8231...
+    timeout_s: float = Field(5.0, gt=0)
+
+
 class Open311Settings(BaseModel):
     """Open311 GeoReport v2 endpoint (/open311/v2/)."""
 
@@ -102,6 +112,7 @@ class Settings(BaseSettings):
     hours: HoursSettings = HoursSettings()
     admin: AdminSettings = AdminSettings()
     open311: Open311Settings = Open311Settings()
+    twilio: TwilioSettings = TwilioSettings()
 
 
 @lru_cache(maxsize=1)

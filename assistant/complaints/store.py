@@ -381,9 +381,12 @@ class ComplaintStore:
                 callback_jobs.c.status == "claimed")).mappings()
             return [dict(r) for r in rows]
 
-    def finish_job(self, job_id: int, ok: bool, result: str = "", retry_in: dt.timedelta | None = None) -> None:
+    def finish_job(self, job_id: int, ok: bool, result: str = "", retry_in: dt.timedelta | None = None,
+                   status: str | None = None) -> None:
+        """Close a claimed job: done / failed, back to due after ``retry_in``, or another status
+        such as "agent" (waiting in the agents' call-back list)."""
         with self._tx() as conn:
-            values: dict[str, Any] = {"status": "done" if ok else "failed", "result": result[:500]}
+            values: dict[str, Any] = {"status": status or ("done" if ok else "failed"), "result": result[:500]}
             if not ok and retry_in is not None:
                 values = {"status": "due", "result": result[:500],
                           "due_at": _utc(dt.datetime.now(dt.UTC)) + retry_in}
