@@ -12,6 +12,7 @@ from knowledge.pipeline import open_answerer, open_index, tqdm_progress
 from knowledge.store import KnowledgeIndex
 from knowledge.tokenize import set_plan_year
 
+from .complaints.routing import Router, TableRouter
 from .complaints.store import ComplaintStore
 from .dialogue.engine import DialogueEngine
 from .dialogue.intents import IntentClassifier, RuleEmbeddingClassifier
@@ -80,13 +81,14 @@ def build_services(settings: Settings) -> dict[str, Any]:
     sessions = make_session_store(settings.redis_url)
     db = Database(settings.database_url or default_url(settings.data_dir))
     db.create_schema()
+    complaints = ComplaintStore(db, office_hours_from(settings))
+    router = router_from(settings, embedder)
     engine = DialogueEngine(answerer.answer, intent_classifier_from(settings, embedder), sessions, db,
                             office_hours_from(settings), settings.knowledge.contact,
-                            settings.chat.session_ttl_s)
+                            settings.chat.session_ttl_s, router=router, complaints=complaints)
     limiter = make_rate_limiter(settings.redis_url, settings.chat.rate_per_s, settings.chat.burst)
-    complaints = ComplaintStore(db, office_hours_from(settings))
     return {"embedder": embedder, "index": index, "answerer": answerer, "sessions": sessions,
-            "db": db, "engine": engine, "limiter": limiter, "complaints": complaints}
+            "db": db, "engine": engine, "limiter": limiter, "complaints": complaints, "router": router}
 
 
 def sms_sender_from(settings: Settings) -> SmsSender | None:
@@ -94,3 +96,10 @@ def sms_sender_from(settings: Settings) -> SmsSender | None:
     if not (t.account_sid and t.auth_token.get_secret_value() and t.sms_from):
         return None  # call-backs then go to the agents' list
     return TwilioSmsSender(t.account_sid, t.auth_token.get_secret_value(), t.sms_from, t.base_url, t.timeout_s)
+
+
+def router_from(settings: Settings, embedder: Embedder | None) -> Router:
+    """The complaint router: the bundled routing table (``complaints/routing.yaml``), keyword rules plus,
+    with an embedder, similarity to the table's example complaints (cached under the data dir).
+    Needs no knowledge index, so ``route`` starts fast."""
+    return TableRouter(embedder, cache_dir=settings.data_dir / "cache" if embedder is not None else None)

@@ -32,7 +32,10 @@ from assistant.factory import build_services
 from assistant.logs import configure_logging, request_id_var, session_id_var
 from assistant.settings import Settings, get_settings
 
+from .admin import admin_router
 from .metrics import Metrics
+from .open311 import error_response as open311_error
+from .open311 import open311_router
 
 log = logging.getLogger("channels.app")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -121,8 +124,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             length = request.headers.get("content-length")
             if length and (not length.isdigit() or int(length) > settings.server.max_body_bytes):
-                response: Response = _error(413, "too_large", "보내신 내용이 너무 큽니다. 짧게 나누어 보내 주세요.")
-            elif path.startswith("/api/") and request.method == "POST" and "limiter" in state:
+                too_large = "보내신 내용이 너무 큽니다. 짧게 나누어 보내 주세요."
+                if path.startswith("/open311/v2/"):  # the spec's error shape for Open311 clients
+                    response: Response = open311_error("xml" if path.endswith(".xml") else "json", 413, too_large)
+                else:
+                    response = _error(413, "too_large", too_large)
+            elif ((path.startswith("/api/") or path.startswith("/open311/")) and request.method == "POST"
+                  and "limiter" in state):
                 allowed, retry = await run_in_threadpool(state["limiter"].hit, client_key(request))
                 if not allowed:
                     metrics.rate_limited.inc()
@@ -248,6 +256,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
         return PlainTextResponse("\ufeff" + csv_text, media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="feedback-{stamp}.csv"'})
+
+    app.include_router(open311_router(state, settings))
+    app.include_router(admin_router(state, settings))
 
     # --- pages --------------------------------------------------------------------------------
     @app.get("/", include_in_schema=False)

@@ -20,7 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     it = sub.add_parser("intents", help="intent classification accuracy and confusion")
     it.add_argument("--dataset", default="eval/data/intents.jsonl")
     it.add_argument("--json", action="store_true")
+    ro = sub.add_parser("routing", help="complaint routing: accuracy per team, urgent recall, confusion")
+    ro.add_argument("--dataset", required=True)
+    ro.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    if args.command == "routing":
+        from eval.routing import run as run_routing
+
+        return run_routing(args.dataset, as_json=args.json)
     if args.command == "intents":
         from eval.intents import run as run_intents
 

@@ -149,3 +149,29 @@ def test_metrics_readiness_pages_and_cors(client: TestClient) -> None:
 def test_handoff_and_callback_through_http(client: TestClient) -> None:
     r = client.post("/api/chat", json={"message": "상담원 연결"}).json()
     assert r["intent"] == "human" and r["handoff"] is not None
+
+
+def test_complaint_through_chat_is_visible_in_open311(mini_corpus: Path, tmp_path: Path) -> None:
+    from assistant.settings import Open311Settings
+
+    with make_client(mini_corpus, tmp_path, open311=Open311Settings(api_keys=["k1"])) as c:
+        r = c.post("/api/chat", json={"message": "집 앞 도로에 포트홀이 크게 생겼어요"}).json()
+        assert r["intent"] == "complaint"
+        sid = r["session_id"]
+        for answer in ("별내동 별내3로 308 앞", "건너뛰기", "네", "010-1234-5678", "네"):
+            r = c.post("/api/chat", json={"session_id": sid, "message": answer}).json()
+        complaint = r["complaint"]
+        assert complaint and complaint["id"].startswith("NYJ-") and complaint["team"]
+        assert {"id", "status", "team", "urgent", "expected_datetime"} <= set(complaint)
+        got = c.get(f"/open311/v2/requests/{complaint['id']}.json").json()
+        assert got[0]["agency_responsible"] == complaint["team"]
+        assert "010" not in str(got)  # no personal data in the public feed
+        posted = c.post("/open311/v2/requests.json", data={
+            "api_key": "k1", "service_code": "other", "address_string": "진접읍 해밀예당1로 12",
+            "description": "신호등이 고장나서 계속 빨간불이에요"})
+        assert posted.status_code in (200, 201)
+        new_id = posted.json()[0]["service_request_id"]
+        assert c.get(f"/open311/v2/requests/{new_id}.xml").text.startswith("<?xml")
+        bad = c.post("/open311/v2/requests.json", data={"api_key": "nope", "service_code": "other",
+                                                         "address_string": "x", "description": "y"})
+        assert bad.status_code == 403 and bad.json()[0]["code"] == 403
