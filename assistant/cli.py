@@ -1,8 +1,10 @@
-"""Command line: ``python -m assistant index|ask|serve|hash-password`` (contracts in ARCHITECTURE.md).
+"""Command line: ``python -m assistant index|ask|route|serve|hash-password`` (contracts in ARCHITECTURE.md).
 
 ``ask --json -`` reads one question per line from stdin and prints one JSON object per line, in
 order, loading the models once (batch mode for evaluation). Every line gets an answer object: a
 failure on one line becomes an abstained answer with an ``error`` field, never a traceback.
+``route --json -`` does the same for complaints; a bad line (e.g. empty) becomes a 바로처리팀 triage
+object with confidence 0 and an ``error`` field.
 """
 
 from __future__ import annotations
@@ -88,6 +90,48 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_route(args: argparse.Namespace, settings: Settings) -> int:
+    """Route complaints to teams; needs no knowledge index (only the routing table + embedder)."""
+    from .complaints.routing import Route
+    from .factory import embedder_from, router_from
+
+    try:
+        embedder = embedder_from(settings)
+    except KnowledgeError as exc:  # the rules alone still route
+        log.warning("routing without embeddings: %s", exc)
+        embedder = None
+    router = router_from(settings, embedder)
+
+    def one(text: str) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        try:
+            out = router.route(text).as_json()
+        except Exception as exc:  # one bad line must not end the batch
+            if not isinstance(exc, ValueError):
+                log.exception("route failed")
+            why = f"분류하지 못함({exc}) → 바로처리팀 검토"
+            hold = getattr(router, "hold", None)
+            route = hold(why) if hold else Route("분류 보류(바로처리팀 검토)", "시민시장담당관", "바로처리팀",
+                                                 False, 0.0, why)
+            out = {**route.as_json(), "error": type(exc).__name__}
+        out["latency_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        return out
+
+    def show(r: dict[str, Any]) -> None:
+        if args.json:
+            _print(r)
+        else:
+            print(f"{r['team']} ({r['department']}) {'[긴급] ' if r['urgent'] else ''}{r['category']}"
+                  f" - 신뢰도 {r['confidence']:.2f}: {r['reason']}")
+
+    if args.complaint == "-":
+        for raw in sys.stdin:
+            show(one(raw.rstrip("\r\n")))
+        return 0
+    show(one(args.complaint))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -157,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     pa = sub.add_parser("ask", help="answer a question from the documents ('-' reads stdin)")
     pa.add_argument("question")
     pa.add_argument("--json", action="store_true")
+    pr = sub.add_parser("route", help="route a complaint to the responsible team ('-' reads stdin)")
+    pr.add_argument("complaint")
+    pr.add_argument("--json", action="store_true")
     ps = sub.add_parser("serve", help="start the HTTP service")
     ps.add_argument("--host")
     ps.add_argument("--port", type=int)
@@ -175,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("faiss", "bm25s", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    handlers = {"index": cmd_index, "ask": cmd_ask, "serve": cmd_serve, "hash-password": cmd_hash_password,
+    handlers = {"index": cmd_index, "ask": cmd_ask, "route": cmd_route, "serve": cmd_serve, "hash-password": cmd_hash_password,
                 "worker": cmd_worker}
     try:
         return handlers[args.command](args, settings)

@@ -12,8 +12,8 @@ session):
 - ``GET /admin`` the dashboard page (``static/admin.html`` + ``admin.js`` + ``admin.css``); without
   a session it redirects to the login form.
 - JSON under ``/admin/api/`` (401 JSON without a session): ``complaints`` (filters ``status``,
-  ``team``, ``urgent``, ``due_state``, ``repeat``, ``q``, ``from``/``to`` as Seoul dates, ``limit``,
-  ``offset``), ``summary`` (counters), ``complaints/{id}`` (detail + audit trail),
+  ``team``, ``urgent``, ``due_state``, ``repeat``, ``open``, ``q`` (text, or 4+ phone digits),
+  ``from``/``to`` as Seoul dates, ``limit``, ``offset``), ``summary`` (counters), ``complaints/{id}`` (detail + audit trail),
   ``POST complaints/{id}/change`` (``{"expected_version", "status"?, "team"?, "note"?}``; 409 with a
   Korean message when someone changed it first or the transition is not allowed), ``series`` (daily
   intake and average processing hours, last 30 days) and ``complaints.csv`` (same filters; UTF-8
@@ -126,6 +126,7 @@ class Filters:
     urgent: bool | None = None
     due_state: str | None = None
     repeat: bool = False
+    open_only: bool = False
     q: str = ""
     since: dt.datetime | None = None
     until: dt.datetime | None = None
@@ -245,10 +246,16 @@ def parse_filters(params: dict[str, str]) -> Filters:
     return Filters(
         status=status, team=(params.get("team") or "").strip()[:64] or None,
         urgent=None if urgent_text == "" else urgent_text in ("true", "1"), due_state=due,
-        repeat=params.get("repeat", "") in ("1", "true"), q=params.get("q", "").strip()[:100],
+        repeat=params.get("repeat", "") in ("1", "true"), open_only=params.get("open", "") in ("1", "true"),
+        q=params.get("q", "").strip()[:100],
         since=dt.datetime.combine(start, dt.time(0), SEOUL) if start else None,
         until=dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), SEOUL) if end else None,
         limit=limit, offset=offset)
+
+
+def _is_repeat(c: dict[str, Any]) -> bool:
+    """Part of a repeat: reported again since (repeat_count) or itself a repeat report (duplicate_of)."""
+    return bool(c.get("repeat_count") or c.get("duplicate_of"))
 
 
 def _matches(c: dict[str, Any], f: Filters) -> bool:
@@ -256,7 +263,9 @@ def _matches(c: dict[str, Any], f: Filters) -> bool:
         return False
     if f.due_state and c["due_state"] != f.due_state:
         return False
-    if f.repeat and not (c.get("repeat_count") or c.get("duplicate_of")):
+    if f.repeat and not _is_repeat(c):
+        return False
+    if f.open_only and c["status"] not in OPEN_STATUSES:
         return False
     if f.q:
         q = f.q.lower()
@@ -307,7 +316,8 @@ def summary(store: ComplaintStore) -> dict[str, Any]:
         "urgent_open": urgent_open,
         "overdue": sum(1 for c in open_rows if c["due_state"] == "overdue"),
         "near_due": sum(1 for c in open_rows if c["due_state"] == "near_due"),
-        "repeats": int(stats["repeats"]), "teams": teams, "statuses": list(STATUSES),
+        "repeats": int(stats["repeats"]), "repeat_open": sum(1 for c in open_rows if _is_repeat(c)),
+        "teams": teams, "statuses": list(STATUSES),
     }
 
 
@@ -354,6 +364,9 @@ def admin_router(state: dict[str, Any], settings: Settings) -> APIRouter:
     """The dashboard's routes; ``state["complaints"]`` is looked up on every request."""
     secret = settings.admin.secret_key.get_secret_value()
     key = secret.encode("utf-8") if secret else secrets.token_bytes(32)
+    if not secret and settings.admin.users:
+        log.warning("ASSISTANT_ADMIN__SECRET_KEY is empty: staff sessions use a per-process key "
+                    "(logins end on restart and do not carry across workers)")
     failures: dict[str, list[float]] = {}
     # an unknown user name is checked against a hash of the same cost as a real one (timing)
     costs = [e.split("$")[1] for e in settings.admin.users.values() if e.count("$") == 3]
@@ -418,7 +431,10 @@ def admin_router(state: dict[str, Any], settings: Settings) -> APIRouter:
     @router.post("/admin/login")
     async def login(request: Request) -> Response:
         origin = request.headers.get("origin")
-        if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host", ""):
+        hosts = {request.headers.get("host", "")}
+        if settings.server.trust_forwarded:
+            hosts.add(request.headers.get("x-forwarded-host", "").split(",")[0].strip())
+        if origin and origin != "null" and urlsplit(origin).netloc not in hosts:
             return login_page("다른 사이트에서 보낸 로그인 요청은 받을 수 없습니다.", status=403)
         ip, now = client(request), time.monotonic()
         if len(failures) > 10_000:

@@ -20,7 +20,7 @@ from typing import Protocol
 import yaml
 
 from .errors import BadQueryError
-from .qtype import has_type, numbers_in, required_types, type_match
+from .qtype import WHO, has_type, numbers_in, required_types, type_match
 from .retrieve import MAX_QUERY_CHARS, HybridRetriever, Query, anchor_found, coverage, entity_match
 from .types import Answer, Chunk, Citation, Passage
 
@@ -171,6 +171,10 @@ class ExtractiveAnswerer:
         msg = messages()
         topic = topic_of(picked[0][1].chunk.section)
         body = "\n".join(f"- {ln}" for ln in lines)
+        dept = picked[0][1].chunk.department
+        if WHO in query.types and dept and dept not in body and dept not in topic:
+            # "어느 부서에 있어요?": the unit is known from the document's outline (its section path)
+            body += "\n" + msg["answer_department"].format(department=dept)
         # sources travel as structured citations; each channel shows them its own way
         reply = "\n".join([msg["answer_lead"].format(topic=topic), body])
         cited: list[Passage] = list({p.chunk.id: p for _, p in picked}.values())

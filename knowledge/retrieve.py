@@ -150,21 +150,23 @@ def unknown_share(query: Query, index: KnowledgeIndex) -> float:
 
 def anchor_found(query: Query, doc_tokens: frozenset[str] | set[str], index: KnowledgeIndex,
                  text: str = "") -> bool:
-    """Whether the question's most specific word the corpus knows (highest IDF: "가로등" in
-    "가로등 교체 사업 작년 예산") is in the text. A line without it answers another question."""
-    best: tuple[float, tuple[str, ...]] | None = None
+    """Whether one of the question's two most specific words the corpus knows (highest IDF:
+    "가로등", "교체" in "가로등 교체 사업 작년 예산") is in the text. A line with neither answers
+    another question. Two, not one, so that a spelling slip in the source ("방법용 CCTV") does not
+    hide the right line."""
+    ranked: list[tuple[float, tuple[str, ...]]] = []
     for parts in query.terms:
         joined = "".join(parts)
         if joined.isdigit():
             continue  # a year or a number is what is asked about, not the subject
         known = [p for p in (*parts, joined) if index.bm25.known(p)]
         if known:
-            w = max(index.bm25.idf(p) for p in known)
-            if best is None or w > best[0]:
-                best = (w, parts)
-    if best is None:
+            ranked.append((max(index.bm25.idf(p) for p in known), parts))
+    if not ranked:
         return True
-    return coverage(Query("", (), (), frozenset(), (best[1],)), doc_tokens, index, text) > 0.0
+    ranked.sort(key=lambda x: x[0], reverse=True)
+    return any(coverage(Query("", (), (), frozenset(), (parts,)), doc_tokens, index, text) > 0.0
+               for _, parts in ranked[:2])
 
 
 def coverage(query: Query, doc_tokens: frozenset[str] | set[str], index: KnowledgeIndex,

@@ -117,6 +117,8 @@ class Hazard:
     terms: tuple[Term, ...]
     objects: tuple[Term, ...]
     states: tuple[Term, ...]
+    context: tuple[Term, ...]
+    unless: tuple[Term, ...]
     team: str | None
     category: str | None
 
@@ -182,7 +184,8 @@ def load_table(path: str | Path | None = None) -> RoutingTable:
         if not isinstance(h, dict) or "name" not in h:
             raise RoutingTableError(f"{where}: needs a name")
         hz = Hazard(str(h["name"]), _terms(h.get("terms"), where), _terms(h.get("objects"), where),
-                    _terms(h.get("states"), where), h.get("team"), h.get("category"))
+                    _terms(h.get("states"), where), _terms(h.get("context"), where), _terms(h.get("unless"), where), h.get("team"),
+                    h.get("category"))
         if hz.team is not None and hz.team not in teams:
             raise RoutingTableError(f"{where}: unknown team {hz.team!r}")
         if bool(hz.objects) != bool(hz.states):
@@ -238,6 +241,8 @@ class TableRouter:
         if cache is not None:
             try:
                 cache.parent.mkdir(parents=True, exist_ok=True)
+                for old in cache.parent.glob("routing-examples-*.npy"):
+                    old.unlink()  # from an earlier version of the table or another model
                 np.save(cache, m)
             except OSError:
                 log.warning("cannot write routing cache %s", cache)
@@ -309,6 +314,8 @@ class TableRouter:
         window = int(self.table.thresholds["hazard_window"])
         hits = []
         for hz in self.table.hazards:
+            if (hz.context and not any(t.spans(c) for t in hz.context)) or any(t.spans(c) for t in hz.unless):
+                continue
             hit: tuple[str, ...] | None = None
             for t in hz.terms:
                 if any(not self._negated(c, e) for _, e in t.spans(c)):
@@ -343,7 +350,13 @@ class TableRouter:
                 return label
         return team.category
 
+    def hold(self, reason: str, confidence: float = 0.0) -> Route:
+        """A complaint kept in the triage queue (바로처리팀) with ``reason``: never dropped."""
+        team = self.table.teams[self.table.triage_team]
+        return Route(self.table.triage_category, team.department, team.name, False, confidence, reason)
+
     def route(self, text: str) -> Route:
+        """Route one complaint; empty text raises ``ValueError``, text beyond 2,000 characters is cut."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError("민원 내용이 비어 있습니다")
         text = unicodedata.normalize("NFC", " ".join(text.split()))[:MAX_CHARS]
@@ -387,14 +400,12 @@ class TableRouter:
 
         threshold = t.thresholds["min_confidence"]
         if not top or conf < threshold:
-            triage = t.teams[t.triage_team]
             if not top:
                 why = "담당 업무를 가리키는 단어를 찾지 못함"
             elif s2 > 0 and s2 >= 0.6 * s1:
                 why = f"{because(top)} / {because(ranked[1][0])} 판단이 엇갈림"
             else:
                 why = f"근거 약함({because(top)})"
-            return Route(t.triage_category, triage.department, triage.name, False, conf,
-                         f"{why}, 신뢰도 {conf:.2f} < {threshold:.2f} → {triage.name}에서 담당 팀 지정")
+            return self.hold(f"{why}, 신뢰도 {conf:.2f} < {threshold:.2f} → {t.triage_team}에서 담당 팀 지정", conf)
         team = t.teams[top]
         return Route(self._category(team, keys.get(top, set())), team.department, top, False, conf, because(top))

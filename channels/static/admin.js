@@ -106,6 +106,7 @@
       if (v) params.set(name, v);
     });
     if (form.elements.repeat.checked) params.set("repeat", "1");
+    if (form.elements.open.checked) params.set("open", "1");
     return params;
   }
 
@@ -117,10 +118,10 @@
     { key: "처리완료", label: "처리완료", filter: { status: "처리완료" } },
     { key: "이관", label: "이관", filter: { status: "이관" } },
     { key: "반려", label: "반려", filter: { status: "반려" } },
-    { key: "urgent_open", label: "긴급", tone: "urgent", filter: { urgent: "true" }, note: "미처리" },
+    { key: "urgent_open", label: "긴급", tone: "urgent", filter: { urgent: "true", open: "1" }, note: "미처리" },
     { key: "overdue", label: "기한 초과", tone: "overdue", filter: { due_state: "overdue" } },
     { key: "near_due", label: "기한 임박", tone: "near", filter: { due_state: "near_due" } },
-    { key: "repeats", label: "반복", tone: "repeat", filter: { repeat: "1" }, note: "재접수" }
+    { key: "repeat_open", label: "반복", tone: "repeat", filter: { repeat: "1", open: "1" }, note: "미처리" }
   ];
 
   function counterValue(summary, c) {
@@ -160,6 +161,7 @@
     var wasActive = filterActive(filter);
     ["status", "urgent", "due_state"].forEach(function (k) { form.elements[k].value = ""; });
     form.elements.repeat.checked = false;
+    form.elements.open.checked = false;
     if (!wasActive) {
       Object.keys(filter).forEach(function (k) {
         var field = form.elements[k];
@@ -377,7 +379,6 @@
       link.addEventListener("click", function () { select(c.duplicate_of, true); });
       field(dl, "원 민원", link);
     }
-    field(dl, "버전", String(c.version));
 
     $("d-description").textContent = c.description || "-";
     var contact = [c.contact.name, c.contact.phone, c.contact.email].filter(Boolean).join(" · ");
@@ -386,7 +387,7 @@
 
     var sel = $("c-status");
     clear(sel);
-    sel.appendChild(el("option", { value: "", text: "변경 안 함 (현재: " + c.status + ")" }));
+    sel.appendChild(el("option", { value: "", text: "변경 안 함" }));
     (c.next_statuses || []).forEach(function (s) { sel.appendChild(el("option", { value: s, text: s })); });
     $("c-team").value = c.team;
     $("c-note").value = "";
@@ -468,12 +469,17 @@
       .then(function (data) {
         renderDetail(data);
         setMessage("저장했습니다. (" + data.complaint.status + " · " + data.complaint.team + ")", "ok");
+        var newest = $("d-history").firstChild;
+        if (newest) newest.scrollIntoView({ block: "nearest" });
         refreshLists();
       })
       .catch(function (err) {
         var message = err.message;
         var reload = err.status === 409 ? loadDetail() : Promise.resolve();
-        reload.then(function () { setMessage(message, "error"); });
+        reload.then(function () {
+          setMessage(message, "error");
+          $("change-msg").scrollIntoView({ block: "nearest" });
+        });
         if (err.status === 409) refreshLists();
       })
       .then(function () { button.disabled = false; });

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -282,6 +281,8 @@ def test_list_and_filters(staff: tuple[TestClient, str], ids: dict[str, str]) ->
     assert set(_ids(client, due_state="near_due")) == {ids["light"]}
     assert set(_ids(client, due_state="done")) == {ids["parking"]}
     assert set(_ids(client, repeat="1")) == {ids["pothole"], ids["repeat"]}
+    assert set(_ids(client, open="1")) == {ids[k] for k in ("pothole", "light", "dump", "repeat")}
+    assert set(_ids(client, open="1", team="민원콜센터팀")) == set()
     assert set(_ids(client, q="가로등")) == {ids["light"]}
     assert set(_ids(client, q="5678")) == {ids["pothole"], ids["repeat"]}  # phone last digits
     assert set(_ids(client, q=ids["dump"].lower())) == {ids["dump"]}
@@ -304,7 +305,7 @@ def test_counts(staff: tuple[TestClient, str], ids: dict[str, str]) -> None:
     assert s["by_status"] == {"접수": 4, "배정": 0, "처리중": 0, "처리완료": 1, "이관": 0, "반려": 0}
     assert s["total"] == 5 and s["open"] == 4
     assert s["by_urgency"] == {"긴급": 1, "일반": 3} and s["urgent_open"] == 1
-    assert s["overdue"] == 1 and s["near_due"] == 1 and s["repeats"] == 1
+    assert s["overdue"] == 1 and s["near_due"] == 1 and s["repeats"] == 1 and s["repeat_open"] == 2
     assert s["open_by_team"] == {"바로처리팀": 1, "진심소통팀": 1, "현장기동팀": 2}
     assert s["by_team"]["민원콜센터팀"] == 1
     assert {"바로처리팀", "현장기동팀", "진심소통팀", "민원콜센터팀"} <= set(s["teams"])
@@ -543,7 +544,7 @@ def test_dashboard_in_headless_chromium(state: dict[str, Any], ids: dict[str, st
                         for b in driver.find_elements(By.CSS_SELECTOR, ".counter")}
             assert counters["접수"] == "4" and counters["처리완료"] == "1"
             assert counters["긴급 (미처리)"] == "1" and counters["기한 초과"] == "1"
-            assert counters["기한 임박"] == "1" and counters["반복 (재접수)"] == "1"
+            assert counters["기한 임박"] == "1" and counters["반복 (미처리)"] == "2"
             assert driver.find_element(By.ID, "user-name").text == "kim"
             headers = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#table thead th")]
             assert headers == ["접수번호", "접수일시", "분류", "담당팀", "상태", "긴급", "처리기한", "반복"]
@@ -593,6 +594,15 @@ def test_dashboard_in_headless_chromium(state: dict[str, Any], ids: dict[str, st
             assert store.history(ids["dump"])[-1]["actor"] == "kim"
             shot(driver, "changed")
 
+            # a common laptop screen: no sideways scrolling, the detail and the list both fit
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                   {"width": 1366, "height": 768, "deviceScaleFactor": 1, "mobile": False})
+            time.sleep(0.3)
+            assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+            assert driver.find_element(By.ID, "detail").is_displayed()
+            shot(driver, "laptop-1366")
+            driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
             # a colleague changes it meanwhile: saving the stale form shows the Korean conflict message
             store.change(ids["dump"], "lee", status="처리완료", note="동료가 먼저 처리")
             Select(driver.find_element(By.ID, "c-status")).select_by_visible_text("이관")
@@ -612,3 +622,23 @@ def test_dashboard_in_headless_chromium(state: dict[str, Any], ids: dict[str, st
             wait(driver, lambda d: d.current_url.endswith("/admin/login"), "login again required")
         finally:
             driver.quit()
+
+
+def test_wired_into_the_real_app(mini_corpus: Path, tmp_path: Path) -> None:
+    """The service built by ``create_app`` serves the dashboard behind its own middleware."""
+    from assistant.settings import KnowledgeSettings
+    from channels.app import create_app
+
+    settings = make_settings(tmp_path)
+    settings.knowledge = KnowledgeSettings(corpus_dir=mini_corpus, embedder="hashing")
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/admin", follow_redirects=False).headers["location"] == "/admin/login"
+        assert c.get("/admin/api/summary").status_code == 401
+        csrf = login(c)
+        s = c.get("/admin/api/summary")
+        assert s.status_code == 200 and s.json()["total"] == 0
+        assert c.get("/admin/api/complaints").json() == {"items": [], "total": 0, "truncated": False,
+                                                         "limit": 100, "offset": 0}
+        assert len(c.get("/admin/api/series").json()["days"]) == 30
+        assert change(c, None, "NYJ-20000101-0001", status="처리중", expected_version=1).status_code == 403
+        assert change(c, csrf, "NYJ-20000101-0001", status="처리중", expected_version=1).status_code == 404
