@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -72,7 +73,8 @@ def serve_measurements(questions: list[str], repeat: int) -> dict[str, Any]:
             "p50": round(statistics.median(lat), 1), "p95": round(percentile(lat, 0.95), 1),
             "max": round(max(lat), 1), "mean": round(statistics.fmean(lat), 1)},
         "rss_mb": {"start": rss_start, "after_imports": rss_imported, "after_load": rss_loaded,
-                   "after_first_answer": rss_first, "after_answers": proc_status_mb("VmRSS"), "peak_serving": proc_status_mb("VmHWM")},
+                   "after_first_answer": rss_first, "after_answers": proc_status_mb("VmRSS"),
+                   "peak_serving": proc_status_mb("VmHWM")},
     }
 
 
@@ -100,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=10, help="passes over the dev questions")
     args = ap.parse_args(argv)
     questions = [json.loads(x)["q"] for x in DEV.read_text("utf-8").splitlines() if x.strip()]
-    result = {"serve": serve_measurements(questions, args.repeat), "build": build_measurements()}
+    load_before = os.getloadavg()[0]  # other jobs on the machine skew every latency figure
+    result: dict[str, Any] = {"serve": serve_measurements(questions, args.repeat),
+                              "build": build_measurements()}
+    result["loadavg_1min"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0
@@ -112,12 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"answer() warm latency over {s['answers']} calls: p50 {lat['p50']} ms, p95 {lat['p95']} ms, "
           f"max {lat['max']} ms, mean {lat['mean']} ms")
     print(f"RSS MB: start {rss['start']}, after imports {rss['after_imports']}, after load "
-          f"{rss['after_load']}, after 1st answer {rss['after_first_answer']}, after answers {rss['after_answers']}, peak {rss['peak_serving']}")
+          f"{rss['after_load']}, after 1st answer {rss['after_first_answer']}, "
+          f"after answers {rss['after_answers']}, peak {rss['peak_serving']}")
     for run in ("scratch", "incremental"):
         r = b[run]
         print(f"index build ({run}): {r['seconds']} s, {r['chunks']} chunks, "
               f"{r['embedded']} embedded, {r['reused']} reused")
-    print(f"peak RSS after builds: {b['peak_rss_mb_after_build']} MB")
+    print(f"peak RSS after builds: {b['peak_rss_mb_after_build']} MB; 1-min load average "
+          f"{result['loadavg_1min']['before']} before, {result['loadavg_1min']['after']} after")
     return 0
 
 

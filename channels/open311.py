@@ -69,7 +69,7 @@ TEAM_CODES: dict[str, str] = {
     "인사운영팀": "hr-operations", "인재양성팀": "staff-training", "노사협력팀": "labor-relations",
     "예산팀": "budget", "재정심사팀": "fiscal-review", "공공기관관리팀": "public-agencies",
     "정보기획팀": "digital-strategy", "정보보호팀": "privacy-security", "행정정보팀": "admin-systems",
-    "정보통신팀": "telecom-infra", "통신민원팀": "telecom-lines", "AI전략팀": "ai-strategy",
+    "정보통신팀": "telecom-infra", "통신민원팀": "telecom-lines", "시전략팀": "ai-strategy",
     "빅데이터팀": "big-data", "스마트영상정보팀": "safety-cctv", "지능형교통정보팀": "traffic-signals",
 }
 # Services about things on the street, where "is anyone in danger?" is worth asking.

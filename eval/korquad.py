@@ -19,6 +19,7 @@ KorQuAD is CC BY-ND 2.0 KR: it is read in place from ``../shared`` and never cop
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,7 @@ def run(dataset: str, limit: int = 0, as_json: bool = False) -> int:
     from knowledge.store import KnowledgeIndex
     from knowledge.tokenize import KiwiTokenizer
 
+    load_before = os.getloadavg()[0]  # other jobs on the machine skew the latency figures
     path = resolve_dataset(dataset)
     chunks, questions = load_korquad(path)
     if limit > 0:
@@ -137,6 +139,7 @@ def run(dataset: str, limit: int = 0, as_json: bool = False) -> int:
         "build": {"seconds": round(report.seconds, 1), "embedded": report.embedded,
                   "reused": report.reused, "cache_dir": str(CACHE_DIR)},
         "systems": {"dense": dense.summary(), "bm25": bm25.summary(), "hybrid": hybrid.summary()},
+        "loadavg_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "notes": ("dense latency = batched query embedding + FAISS search, per question; "
                   "bm25 = Kiwi query tokens + BM25 scores; hybrid = HybridRetriever.retrieve "
                   "(one query at a time, embedding included)"),
@@ -150,4 +153,6 @@ def run(dataset: str, limit: int = 0, as_json: bool = False) -> int:
     print(f"{'system':<8} {'n':>5} {'hit@1':>6} {'hit@5':>6} {'ms/query':>9}")
     for name, m in summary["systems"].items():
         print(f"{name:<8} {m['questions']:>5} {m['hit@1']:>6} {m['hit@5']:>6} {m['latency_ms_mean']:>9}")
+    la = summary["loadavg_1min"]
+    print(f"1-min load average {la['before']} before, {la['after']} after")
     return 0

@@ -136,7 +136,7 @@ class RoutingTable:
 
 
 DEFAULT_THRESHOLDS = {"min_confidence": 0.35, "confidence_scale": 3.0, "embedding_weight": 3.0,
-                      "embedding_margin": 0.03, "embedding_full": 0.08, "hazard_window": 14, "negation_window": 10}
+                      "embedding_margin": 3.5, "embedding_full": 5.5, "hazard_window": 14, "negation_window": 10}
 
 
 def default_table_path() -> Path:
@@ -163,9 +163,13 @@ def load_table(path: str | Path | None = None) -> RoutingTable:
     teams: dict[str, Team] = {}
     for dept, dspec in data["departments"].items():
         dspec = dspec or {}
+        if not isinstance(dspec, dict) or not isinstance(dspec.get("teams") or {}, dict):
+            raise RoutingTableError(f"{p.name}: {dept}: needs a 'teams' mapping")
         for name, spec in (dspec.get("teams") or {}).items():
             where = f"{p.name}: {dept}/{name}"
             spec = spec or {}
+            if not isinstance(spec, dict):
+                raise RoutingTableError(f"{where}: expected description/category/keywords/examples fields")
             if name in teams:
                 raise RoutingTableError(f"{where}: team name appears twice")
             try:
@@ -184,18 +188,24 @@ def load_table(path: str | Path | None = None) -> RoutingTable:
         if not isinstance(h, dict) or "name" not in h:
             raise RoutingTableError(f"{where}: needs a name")
         hz = Hazard(str(h["name"]), _terms(h.get("terms"), where), _terms(h.get("objects"), where),
-                    _terms(h.get("states"), where), _terms(h.get("context"), where), _terms(h.get("unless"), where), h.get("team"),
-                    h.get("category"))
+                    _terms(h.get("states"), where), _terms(h.get("context"), where),
+                    _terms(h.get("unless"), where), str(h["team"]) if h.get("team") else None,
+                    str(h["category"]) if h.get("category") else None)
         if hz.team is not None and hz.team not in teams:
             raise RoutingTableError(f"{where}: unknown team {hz.team!r}")
         if bool(hz.objects) != bool(hz.states):
             raise RoutingTableError(f"{where}: objects and states go together")
         hazards.append(hz)
-    triage = data.get("triage") or {}
-    urgent = data.get("urgent_default") or {}
-    table = RoutingTable(teams, tuple(hazards), tuple(compact(n) for n in data.get("negations") or []),
-                         {**DEFAULT_THRESHOLDS, **{k: float(v) for k, v in (data.get("thresholds") or {}).items()}},
-                         str(triage.get("team", "바로처리팀")), str(triage.get("category", "분류 보류(바로처리팀 검토)")),
+    triage, urgent = data.get("triage") or {}, data.get("urgent_default") or {}
+    if not isinstance(triage, dict) or not isinstance(urgent, dict):
+        raise RoutingTableError(f"{p.name}: triage and urgent_default need team/category fields")
+    try:
+        thresholds = {**DEFAULT_THRESHOLDS, **{str(k): float(v) for k, v in (data.get("thresholds") or {}).items()}}
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise RoutingTableError(f"{p.name}: thresholds must be numbers ({exc})") from exc
+    table = RoutingTable(teams, tuple(hazards), tuple(compact(str(n)) for n in data.get("negations") or []),
+                         thresholds, str(triage.get("team", "바로처리팀")),
+                         str(triage.get("category", "분류 보류(바로처리팀 검토)")),
                          str(urgent.get("team", "현장기동팀")), str(urgent.get("category", "긴급 안전조치")))
     for role, team in (("triage", table.triage_team), ("urgent_default", table.urgent_team)):
         if team not in teams:
@@ -294,11 +304,13 @@ class TableRouter:
             if label not in best or sim > best[label][0]:
                 best[label] = (float(sim), i)
         ranked = sorted(best.items(), key=lambda kv: -kv[1][0])
-        if len(ranked) < 2:
+        if len(ranked) < 3:
             return {}, ""
         top, (s1, i1) = ranked[0]
-        rest = [v[0] for _, v in ranked[1:6]]
-        lead = s1 - sum(rest) / len(rest)
+        rest = np.array([v[0] for _, v in ranked[1:]])
+        # how far the best team stands out from the others, in standard deviations: the same scale
+        # for every embedder (raw cosine values of e5 and of the hashing embedder differ a lot)
+        lead = (s1 - float(rest.mean())) / (float(rest.std()) + 1e-6)
         th = self.table.thresholds
         if lead < th["embedding_margin"]:
             return {}, ""

@@ -8,8 +8,6 @@ import csv
 import datetime as dt
 import io
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +24,7 @@ from assistant.settings import AdminSettings, Settings
 from assistant.storage import Database
 from channels import admin as admin_module
 from channels.admin import admin_router
+from tests.servers import LocalServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
@@ -458,35 +457,6 @@ def test_mask_phone(phone: str, masked: str) -> None:
 
 
 # --- headless Chromium against a real server ---------------------------------------------------
-class LocalServer:
-    """uvicorn on 127.0.0.1 with a free port, in a background thread (as in test_widget_browser)."""
-
-    def __init__(self, app: FastAPI) -> None:
-        import uvicorn
-
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
-                                                     timeout_graceful_shutdown=2))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
-
-    def __enter__(self) -> LocalServer:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
-
-
 _missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
 
 
