@@ -17,6 +17,7 @@ from .complaints.store import ComplaintStore
 from .dialogue.engine import DialogueEngine
 from .dialogue.intents import IntentClassifier, RuleEmbeddingClassifier
 from .hours import OfficeHours
+from .media import MediaStore
 from .notify import SmsSender, TwilioSmsSender
 from .ratelimit import make_rate_limiter
 from .sessions import make_session_store
@@ -88,7 +89,8 @@ def build_services(settings: Settings) -> dict[str, Any]:
                             settings.chat.session_ttl_s, router=router, complaints=complaints)
     limiter = make_rate_limiter(settings.redis_url, settings.chat.rate_per_s, settings.chat.burst)
     return {"embedder": embedder, "index": index, "answerer": answerer, "sessions": sessions,
-            "db": db, "engine": engine, "limiter": limiter, "complaints": complaints, "router": router}
+            "db": db, "engine": engine, "limiter": limiter, "complaints": complaints, "router": router,
+            "media": MediaStore(settings.data_dir / "uploads")}
 
 
 def sms_sender_from(settings: Settings) -> SmsSender | None:

@@ -48,7 +48,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -184,7 +184,9 @@ def _detail(c: dict[str, Any]) -> dict[str, Any]:
             "route_reason": c.get("route_reason") or "", "status_notes": mask_pii(c.get("status_notes") or ""),
             "contact": {"name": mask_name(c.get("name") or ""), "phone": mask_phone(c.get("phone") or ""),
                         "email": mask_email(c.get("email") or "")},
-            "next_statuses": [s for s in STATUSES if s in allowed]}
+            "next_statuses": [s for s in STATUSES if s in allowed],
+            "photos": [f"/admin/media/{m.removeprefix('media:')}" for m in (c.get("media_url") or "").split()
+                       if m.startswith("media:")]}
 
 
 def _event(e: dict[str, Any]) -> dict[str, Any]:
@@ -596,5 +598,16 @@ def admin_router(state: dict[str, Any], settings: Settings) -> APIRouter:
                                                        "team": c["team"]}})
             return {"complaint": _detail(c), "history": [_event(e) for e in await call(s.history, c["id"])]}
         return await guarded(request, work)
+
+    @router.get("/admin/media/{media_id}")
+    async def media(media_id: str, request: Request) -> Response:
+        """A complaint photo, for staff only (citizens' photos are never public)."""
+        if user_of(request) is None:
+            return _json(401, "unauthorized", "로그인이 필요합니다.")
+        found = state["media"].find(media_id) if "media" in state else None
+        if found is None:
+            return _json(404, "not_found", "사진을 찾을 수 없습니다.")
+        path, ctype = found
+        return _secure(FileResponse(path, media_type=ctype, headers={"Cache-Control": "private, no-store"}))
 
     return router

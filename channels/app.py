@@ -30,6 +30,8 @@ from assistant.dialogue.engine import DialogueEngine, Reply
 from assistant.errors import AssistantError
 from assistant.factory import build_services
 from assistant.logs import configure_logging, request_id_var, session_id_var
+from assistant.media import MAX_BYTES as MAX_UPLOAD_BYTES
+from assistant.media import MediaError
 from assistant.settings import Settings, get_settings
 
 from .admin import admin_router
@@ -46,6 +48,7 @@ SESSION_ID = r"^[A-Za-z0-9_-]{1,128}$"
 class ChatRequest(BaseModel):
     session_id: str | None = Field(default=None, max_length=128)
     message: str = Field(max_length=MAX_MESSAGE_CHARS)
+    media_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")  # from POST /api/uploads
 
 
 class CitationOut(BaseModel):
@@ -123,8 +126,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         path = request.url.path
         try:
             length = request.headers.get("content-length")
-            if length and (not length.isdigit() or int(length) > settings.server.max_body_bytes):
-                too_large = "보내신 내용이 너무 큽니다. 짧게 나누어 보내 주세요."
+            limit = (MAX_UPLOAD_BYTES + 64 * 1024 if path == "/api/uploads"
+                     else settings.server.max_body_bytes)
+            if length and (not length.isdigit() or int(length) > limit):
+                too_large = ("사진은 5MB 이하만 올릴 수 있습니다." if path == "/api/uploads"
+                             else "보내신 내용이 너무 큽니다. 짧게 나누어 보내 주세요.")
                 if path.startswith("/open311/v2/"):  # the spec's error shape for Open311 clients
                     response: Response = open311_error("xml" if path.endswith(".xml") else "json", 413, too_large)
                 else:
@@ -205,7 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine: DialogueEngine = state["engine"]
         if req.session_id:
             session_id_var.set(req.session_id[:128])
-        reply: Reply = await run_in_threadpool(engine.handle, req.session_id, req.message)
+        reply: Reply = await run_in_threadpool(engine.handle, req.session_id, req.message, req.media_id)
         session_id_var.set(reply.session_id)
         metrics.intents.labels(reply.intent).inc()
         if reply.abstained:
@@ -233,6 +239,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.post("/api/uploads", status_code=201, tags=["chat"])
+    async def upload(request: Request) -> JSONResponse:
+        """A photo for a complaint (multipart field ``file``): ≤ 5 MB, JPG/PNG/GIF/WEBP by content."""
+        if not state.get("ready"):
+            raise AssistantError("not ready")
+        try:
+            form = await request.form(max_files=1, max_fields=5)
+        except Exception:  # a malformed multipart body is the client's error
+            return _error(400, "bad_upload", "사진을 읽을 수 없습니다. 다시 올려 주세요.")
+        file = form.get("file")
+        if file is None or isinstance(file, str):
+            return _error(400, "bad_upload", "사진 파일을 'file' 항목으로 보내 주세요.")
+        data = await file.read(MAX_UPLOAD_BYTES + 1)
+        try:
+            media_id = await run_in_threadpool(state["media"].save, data)
+        except MediaError as exc:
+            return _error(exc.status, "bad_upload", str(exc))
+        return JSONResponse(status_code=201, content={"media_id": media_id})
 
     @app.post("/api/feedback", status_code=201, tags=["chat"])
     async def feedback(req: FeedbackRequest) -> dict[str, bool]:

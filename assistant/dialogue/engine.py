@@ -86,10 +86,24 @@ class DialogueEngine:
                                            "status": status_form()}
 
     # --- entry point --------------------------------------------------------------------------
-    def handle(self, session_id: str | None, message: str) -> Reply:
+    def handle(self, session_id: str | None, message: str, media_id: str | None = None) -> Reply:
         sid = session_id if session_id and _valid_sid(session_id) else uuid.uuid4().hex
         state = self.sessions.load(sid) or {"id": sid, "created": time.time(), "turns": []}
         mid = uuid.uuid4().hex[:16]
+        if media_id and re.fullmatch(r"[0-9a-f]{32}", media_id):
+            media = state.setdefault("media", [])
+            if media_id not in media:
+                media.append(media_id)
+            del media[:-3]  # at most three photos per complaint
+            if not message.strip():
+                # a photo alone does not answer the question pending in a form: acknowledge, re-ask
+                form = state.get("form")
+                pending = form.get("pending") if form else None
+                again = self.forms[form["name"]].slot(pending).prompt if form and pending else ""
+                reply = Reply(sid, mid, "\n".join(x for x in (msg("photo_received"), again) if x), "complaint")
+                state["updated"] = time.time()
+                self.sessions.save(sid, state, self.session_ttl_s)
+                return reply
         try:
             text = clean_question(message)
         except BadQueryError as exc:
@@ -239,6 +253,7 @@ class DialogueEngine:
             description=description, category=route.category, department=route.department,
             team=route.team, urgent=route.urgent, confidence=route.confidence, route_reason=route.reason,
             kind=kind, address=values.get("where", ""), occurred=values.get("when", ""), phone=phone,
+            media_url=" ".join(f"media:{m}" for m in state.pop("media", [])),
             channel="chat", session_id=sid), now=self.clock())  # committed before the receipt is shown
         c = filed.complaint
         expected = _korean_datetime(c["expected_at"])

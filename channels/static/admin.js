@@ -384,6 +384,20 @@
     var contact = [c.contact.name, c.contact.phone, c.contact.email].filter(Boolean).join(" · ");
     $("d-contact").textContent = contact || "연락처 없음";
     $("d-reason").textContent = c.route_reason || "-";
+    const photos = $("d-photos");
+    if (photos) {
+      photos.replaceChildren();
+      (c.photos || []).forEach(function (url, i) {
+        const a = document.createElement("a");
+        a.href = url;
+        a.target = "_blank";
+        a.rel = "noopener";
+        a.textContent = "사진 " + (i + 1);
+        photos.appendChild(a);
+        photos.appendChild(document.createTextNode(" "));
+      });
+      if (!(c.photos || []).length) photos.textContent = "-";
+    }
 
     var sel = $("c-status");
     clear(sel);

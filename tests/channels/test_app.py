@@ -175,3 +175,44 @@ def test_complaint_through_chat_is_visible_in_open311(mini_corpus: Path, tmp_pat
         bad = c.post("/open311/v2/requests.json", data={"api_key": "nope", "service_code": "other",
                                                          "address_string": "x", "description": "y"})
         assert bad.status_code == 403 and bad.json()[0]["code"] == 403
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def test_photo_upload_is_checked_and_attached_to_the_complaint(mini_corpus: Path, tmp_path: Path) -> None:
+    from assistant.auth import hash_password
+    from assistant.settings import AdminSettings
+
+    with make_client(mini_corpus, tmp_path) as c:
+        assert c.post("/api/uploads", files={"file": ("x.png", b"not an image", "image/png")}).status_code == 415
+        big = b"\xff\xd8\xff" + b"\x00" * (10 * 1024 * 1024)
+        r = c.post("/api/uploads", files={"file": ("big.jpg", big, "image/jpeg")})
+        assert r.status_code == 413 and "MB" in r.json()["message"]
+        assert c.post("/api/uploads", content=b"garbage", headers={"content-type": "multipart/form-data"}).status_code == 400
+        media_id = c.post("/api/uploads", files={"file": ("p.png", PNG, "image/png")}).json()["media_id"]
+
+        r = c.post("/api/chat", json={"message": "가로등이 꺼져 있어요"}).json()
+        sid = r["session_id"]
+        photo = c.post("/api/chat", json={"session_id": sid, "message": "", "media_id": media_id}).json()
+        assert "사진을 받았습니다" in photo["reply"] and "장소" in photo["reply"]
+        for answer in ("다산중앙로 77", "건너뛰기", "아니요", "네"):
+            r = c.post("/api/chat", json={"session_id": sid, "message": answer}).json()
+        cid = r["complaint"]["id"]
+    # staff can see the photo, citizens cannot
+    settings_users = AdminSettings(token="s3cret", users={"kim": hash_password("pw-1234", iterations=1000)},
+                                   secret_key="k" * 32)
+    from assistant.settings import KnowledgeSettings, Settings
+    from channels.app import create_app
+
+    s = Settings(data_dir=tmp_path / "data", admin=settings_users,
+                 knowledge=KnowledgeSettings(corpus_dir=mini_corpus, embedder="hashing"))
+    with TestClient(create_app(s)) as c:
+        assert c.get(f"/admin/media/{media_id}").status_code == 401
+        login = c.post("/admin/login", data={"username": "kim", "password": "pw-1234"},
+                       headers={"origin": "http://testserver"}, follow_redirects=False)
+        assert login.status_code == 303
+        got = c.get(f"/admin/media/{media_id}")
+        assert got.status_code == 200 and got.content == PNG and got.headers["content-type"] == "image/png"
+        detail = c.get(f"/admin/api/complaints/{cid}").json()
+        assert media_id in str(detail)
