@@ -29,7 +29,7 @@ def embedder_from(settings: Settings) -> Embedder:
     k = settings.knowledge
     if k.plan_year:
         set_plan_year(k.plan_year)
-    return make_embedder(k.embedder, k.embedder_model, k.embedder_threads)
+    return make_embedder(k.embedder, k.embedder_model, k.embedder_threads, k.query_cache_size)
 
 
 def policy_from(settings: Settings, embedder: Embedder) -> AbstainPolicy:

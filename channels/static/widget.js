@@ -9,7 +9,8 @@
  *   data-open="true"          open the panel when the page loads
  *
  * Talks to POST {api}/api/chat/stream (text/event-stream: meta, delta..., done), falls back to
- * POST {api}/api/chat (JSON), and sends ratings to POST {api}/api/feedback. See README.md.
+ * POST {api}/api/chat (JSON), sends ratings to POST {api}/api/feedback and complaint photos to
+ * POST {api}/api/uploads (multipart, field "file"). See README.md.
  *
  * Security: every piece of user or server text goes into the page through textContent /
  * createTextNode. innerHTML is never used.
@@ -22,6 +23,9 @@
 
   var MAX_CHARS = 1000;
   var IDLE_TIMEOUT_MS = 45000;
+  var UPLOAD_TIMEOUT_MS = 90000; // a 5 MB photo over a slow phone connection
+  var PHOTO_MAX_BYTES = 5 * 1024 * 1024;
+  var PHOTO_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif'];
   var KEY_SESSION = 'nyj-session-id';
   var KEY_LARGE = 'nyj-large-text';
   var SVG_NS = 'http://www.w3.org/2000/svg';
@@ -51,6 +55,11 @@
     placeholder: '궁금한 점을 적어 주세요',
     send: '보내기',
     agent: '상담원 연결',
+    photo: '사진 첨부',
+    photoAlt: '보낸 사진',
+    uploading: '사진을 올리는 중…',
+    photoInvalid: '사진은 5MB 이하의 JPG, PNG, GIF, WEBP 파일만 올릴 수 있어요.',
+    photoFailed: '사진을 올리지 못했어요. 잠시 후 다시 시도해 주세요.',
     quick: '추천 질문',
     consent: '개인정보는 민원 처리에만 쓰이며 로그에는 가려서 저장됩니다.',
     sources: function (n) { return '출처 ' + n + '건'; },
@@ -108,6 +117,8 @@
     '.nyj-log{flex:1;min-height:0;overflow-y:auto;overscroll-behavior:contain;display:flex;flex-direction:column;gap:12px;padding:16px 14px;background:#eef1f5}',
     '.nyj-msg{max-width:88%;padding:10px 14px;border-radius:16px;word-break:keep-all;overflow-wrap:anywhere}',
     '.nyj-user{align-self:flex-end;background:' + BLUE + ';color:#fff;border-bottom-right-radius:4px}',
+    '.nyj-user.nyj-photo-msg{padding:4px}',
+    '.nyj-thumb{display:block;max-width:min(200px,100%);max-height:200px;width:auto;height:auto;border-radius:12px 12px 2px 12px;background:#fff}',
     '.nyj-bot{align-self:flex-start;background:#fff;color:#16181d;border:1px solid #b9c1ce;border-bottom-left-radius:4px}',
     '.nyj-error{background:#fff3f2;border-color:#b3261e;color:#7f1d1d}',
     '.nyj-typing{display:flex;align-items:center;gap:8px;color:#374151}',
@@ -150,10 +161,13 @@
     '.nyj-input:focus-visible{border-color:' + BLUE + '}',
     '.nyj-send{flex:none;min-width:72px;min-height:48px;padding:0 14px;border:0;border-radius:12px;background:' + BLUE + ';color:#fff;font-weight:700}',
     '.nyj-send:hover{background:#083a6e}',
-    '.nyj-root [aria-disabled="true"].nyj-send,.nyj-root [aria-disabled="true"].nyj-qr,.nyj-root [aria-disabled="true"].nyj-agent{opacity:.6;cursor:progress}',
-    '.nyj-bar{display:flex;align-items:center;justify-content:space-between;gap:8px;flex:none;padding:2px 12px 4px;background:#fff}',
+    '.nyj-root [aria-disabled="true"].nyj-send,.nyj-root [aria-disabled="true"].nyj-qr,.nyj-root [aria-disabled="true"].nyj-agent,.nyj-root [aria-disabled="true"].nyj-photo{opacity:.6;cursor:progress}',
+    '.nyj-bar{display:flex;flex-wrap:wrap;align-items:center;justify-content:space-between;gap:6px 8px;flex:none;padding:2px 12px 4px;background:#fff}',
+    '.nyj-actions{display:flex;flex-wrap:wrap;align-items:center;gap:8px}',
     '.nyj-agent{display:inline-flex;align-items:center;gap:6px;min-height:44px;padding:0 14px;border:2px solid #9a3412;border-radius:12px;background:#fff7ed;color:#7c2d12;font-weight:700;font-size:.92em}',
     '.nyj-agent:hover{background:#ffedd5}',
+    '.nyj-photo{display:inline-flex;align-items:center;justify-content:center;gap:6px;min-width:44px;min-height:44px;padding:0 12px;border:2px solid ' + BLUE + ';border-radius:12px;background:#fff;color:' + BLUE + ';font-weight:700;font-size:.92em;white-space:nowrap}',
+    '.nyj-photo:hover{background:#e8f0fa}',
     '.nyj-count{font-size:.85em;color:#4b5563;font-variant-numeric:tabular-nums}',
     '.nyj-count.nyj-near{color:#b3261e;font-weight:700}',
     '.nyj-consent{flex:none;margin:0;padding:0 12px 10px;background:#fff;color:#374151;font-size:.8em;line-height:1.45}',
@@ -167,7 +181,7 @@
       'html.nyj-lock,html.nyj-lock body{overflow:hidden!important}' +
     '}',
     '@media (prefers-reduced-motion:reduce){.nyj-dots i{animation:none;opacity:.7}}',
-    '@media (forced-colors:active){.nyj-msg,.nyj-launcher,.nyj-panel,.nyj-qr,.nyj-send,.nyj-agent,.nyj-fbbtn,.nyj-hbtn{border:2px solid ButtonText}.nyj-fbbtn[aria-pressed="true"],.nyj-hbtn[aria-pressed="true"]{outline:3px solid Highlight}}',
+    '@media (forced-colors:active){.nyj-msg,.nyj-launcher,.nyj-panel,.nyj-qr,.nyj-send,.nyj-agent,.nyj-photo,.nyj-fbbtn,.nyj-hbtn{border:2px solid ButtonText}.nyj-fbbtn[aria-pressed="true"],.nyj-hbtn[aria-pressed="true"]{outline:3px solid Highlight}}',
     '@media print{.nyj-root{display:none!important}}'
   ].join('\n');
 
@@ -195,7 +209,8 @@
     close: 'M6 6l12 12M18 6L6 18',
     up: 'M14 9V5a3 3 0 0 0-3-3l-4 9v11h11.28a2 2 0 0 0 2-1.7l1.38-9a2 2 0 0 0-2-2.3zM7 22H4a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2h3',
     down: 'M10 15v4a3 3 0 0 0 3 3l4-9V2H5.72a2 2 0 0 0-2 1.7l-1.38 9a2 2 0 0 0 2 2.3zm7-13h2.67A2.31 2.31 0 0 1 22 4v7a2.31 2.31 0 0 1-2.33 2H17',
-    agent: 'M3 18v-6a9 9 0 0 1 18 0v6M21 19a2 2 0 0 1-2 2h-1a2 2 0 0 1-2-2v-3a2 2 0 0 1 2-2h3zM3 19a2 2 0 0 0 2 2h1a2 2 0 0 0 2-2v-3a2 2 0 0 0-2-2H3z'
+    agent: 'M3 18v-6a9 9 0 0 1 18 0v6M21 19a2 2 0 0 1-2 2h-1a2 2 0 0 1-2-2v-3a2 2 0 0 1 2-2h3zM3 19a2 2 0 0 0 2 2h1a2 2 0 0 0 2-2v-3a2 2 0 0 0-2-2H3z',
+    camera: 'M23 19a2 2 0 0 1-2 2H3a2 2 0 0 1-2-2V8a2 2 0 0 1 2-2h4l2-3h6l2 3h4a2 2 0 0 1 2 2zM16 13a4 4 0 1 1-8 0a4 4 0 1 1 8 0z'
   };
   function icon(name) {
     var svg = document.createElementNS(SVG_NS, 'svg');
@@ -264,7 +279,7 @@
   }
 
   // ---- build the DOM --------------------------------------------------------------------------
-  var root, launcher, panel, log, quick, input, sendBtn, agentBtn, largeBtn, counter;
+  var root, launcher, panel, log, quick, input, sendBtn, agentBtn, photoBtn, fileInput, largeBtn, counter;
   var state = { busy: false, greeted: false, sessionId: storageGet('sessionStorage', KEY_SESSION) };
 
   function build() {
@@ -326,8 +341,24 @@
     agentBtn.appendChild(icon('agent'));
     agentBtn.appendChild(el('span', null, null, T.agent));
     agentBtn.addEventListener('click', function () { send(T.agent, false); });
+    // The photo button opens a hidden file picker (no `capture`: phones offer camera or gallery).
+    photoBtn = el('button', 'nyj-photo', { type: 'button', 'aria-disabled': 'false' });
+    photoBtn.appendChild(icon('camera'));
+    photoBtn.appendChild(el('span', null, null, T.photo));
+    fileInput = el('input', 'nyj-file', { type: 'file', accept: PHOTO_TYPES.join(',') });
+    fileInput.hidden = true;
+    photoBtn.addEventListener('click', function () { if (!state.busy) fileInput.click(); });
+    fileInput.addEventListener('change', function () {
+      var file = fileInput.files && fileInput.files[0];
+      fileInput.value = ''; // the same photo can be chosen again later
+      if (file) sendPhoto(file);
+    });
+    var actions = el('div', 'nyj-actions');
+    actions.appendChild(agentBtn);
+    actions.appendChild(photoBtn);
+    actions.appendChild(fileInput);
     counter = el('span', 'nyj-count', { id: 'nyj-count' });
-    bar.appendChild(agentBtn);
+    bar.appendChild(actions);
     bar.appendChild(counter);
 
     var consent = el('p', 'nyj-consent', { id: 'nyj-consent' }, T.consent);
@@ -384,6 +415,7 @@
     var flag = busy ? 'true' : 'false';
     sendBtn.setAttribute('aria-disabled', flag);
     agentBtn.setAttribute('aria-disabled', flag);
+    photoBtn.setAttribute('aria-disabled', flag);
     log.setAttribute('aria-busy', flag);
     var buttons = quick.querySelectorAll('button');
     for (var i = 0; i < buttons.length; i++) buttons[i].setAttribute('aria-disabled', flag);
@@ -415,6 +447,22 @@
     return msg;
   }
 
+  /** The user's photo as a thumbnail, from a local object URL (revoked once the image is decoded). */
+  function addPhoto(file) {
+    var msg = el('div', 'nyj-msg nyj-user nyj-photo-msg');
+    msg.appendChild(el('span', 'nyj-sr', null, T.you));
+    var img = el('img', 'nyj-thumb', { alt: T.photoAlt });
+    var url = URL.createObjectURL(file);
+    function revoke() { if (url) { URL.revokeObjectURL(url); url = null; } }
+    img.addEventListener('load', function () { revoke(); if (nearEnd()) scrollToEnd(); });
+    img.addEventListener('error', revoke);
+    img.src = url;
+    msg.appendChild(img);
+    log.appendChild(msg);
+    scrollToEnd();
+    return { msg: msg, revoke: revoke };
+  }
+
   function addBot(text, extraClass) {
     var msg = el('div', 'nyj-msg nyj-bot' + (extraClass ? ' ' + extraClass : ''));
     msg.appendChild(el('span', 'nyj-sr', null, T.bot));
@@ -426,14 +474,14 @@
     return { msg: msg, body: body };
   }
 
-  function showTyping() {
+  function showTyping(text) {
     var msg = el('div', 'nyj-msg nyj-bot nyj-typing');
     var dots = el('span', 'nyj-dots', { 'aria-hidden': 'true' });
     dots.appendChild(el('i'));
     dots.appendChild(el('i'));
     dots.appendChild(el('i'));
     msg.appendChild(dots);
-    msg.appendChild(el('span', null, null, T.typing));
+    msg.appendChild(el('span', null, null, text || T.typing));
     log.appendChild(msg);
     scrollToEnd();
     return msg;
@@ -562,14 +610,15 @@
   // ---- transport ------------------------------------------------------------------------------
   var FALLBACK = {};
 
-  function payload(text) {
+  function payload(text, mediaId) {
     var body = { message: text };
     if (state.sessionId) body.session_id = state.sessionId;
+    if (mediaId) body.media_id = mediaId;
     return JSON.stringify(body);
   }
 
   /** Stream the answer; returns the `done` object, FALLBACK (try plain JSON), or throws HttpError. */
-  async function streamChat(text, view) {
+  async function streamChat(text, mediaId, view) {
     var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
     var timer = null;
     function arm() {
@@ -583,7 +632,7 @@
       res = await fetch(API + '/api/chat/stream', {
         method: 'POST', credentials: 'omit', signal: ctrl ? ctrl.signal : undefined,
         headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
-        body: payload(text)
+        body: payload(text, mediaId)
       });
     } catch (e) {
       clearTimeout(timer);
@@ -645,13 +694,13 @@
     return done;
   }
 
-  async function plainChat(text) {
+  async function plainChat(text, mediaId) {
     var res;
     try {
       res = await fetch(API + '/api/chat', {
         method: 'POST', credentials: 'omit',
         headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: payload(text)
+        body: payload(text, mediaId)
       });
     } catch (e) {
       throw new HttpError(0);
@@ -661,6 +710,38 @@
     try { obj = await res.json(); } catch (e) { throw new HttpError(0); }
     if (!obj || typeof obj.reply !== 'string') throw new HttpError(0);
     return obj;
+  }
+
+  /** Upload one photo; resolves to its media id, or throws an Error whose message is Korean text. */
+  async function uploadPhoto(file) {
+    var form = new FormData();
+    form.append('file', file, file.name || 'photo');
+    var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
+    var timer = ctrl ? setTimeout(function () { ctrl.abort(); }, UPLOAD_TIMEOUT_MS) : null;
+    var res, obj = null;
+    try {
+      // No Content-Type header: the browser sets multipart/form-data with its boundary (and a
+      // multipart POST needs no CORS preflight).
+      res = await fetch(API + '/api/uploads', {
+        method: 'POST', credentials: 'omit', signal: ctrl ? ctrl.signal : undefined,
+        headers: { Accept: 'application/json' }, body: form
+      });
+      try { obj = await res.json(); } catch (e) { obj = null; }
+    } catch (e) {
+      throw new Error(T.photoFailed);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (res.ok) {
+      if (obj && typeof obj.media_id === 'string' && /^[0-9a-f]{32}$/.test(obj.media_id)) return obj.media_id;
+      throw new Error(T.photoFailed);
+    }
+    if (res.status === 429) throw new Error(T.tooMany);
+    if (res.status === 400 || res.status === 413 || res.status === 415) {
+      var said = obj && typeof obj.message === 'string' ? obj.message.trim().slice(0, 300) : '';
+      throw new Error(said || (res.status === 400 ? T.photoFailed : T.photoInvalid));
+    }
+    throw new Error(T.photoFailed);
   }
 
   async function postFeedback(messageId, rating) {
@@ -707,6 +788,22 @@
     send(input.value, true);
   }
 
+  /** One chat turn (stream, else plain JSON); renders the answer or an error. Returns true if answered. */
+  async function exchange(text, mediaId) {
+    var view = { typing: showTyping(), bubble: null, text: '', messageId: null };
+    try {
+      var obj = await streamChat(text, mediaId, view);
+      if (obj === FALLBACK) obj = await plainChat(text, mediaId);
+      finish(view, obj);
+      return true;
+    } catch (err) {
+      removeNode(view.typing);
+      var status = err instanceof HttpError ? err.status : 0;
+      addBot(errorText(status), 'nyj-error');
+      return false;
+    }
+  }
+
   async function send(text, fromInput) {
     text = String(text || '').trim();
     if (state.busy || !text) return;
@@ -721,20 +818,41 @@
       autoGrow();
       updateCount();
     }
-    var view = { typing: showTyping(), bubble: null, text: '', messageId: null };
     try {
-      var obj = await streamChat(text, view);
-      if (obj === FALLBACK) obj = await plainChat(text);
-      finish(view, obj);
-    } catch (err) {
-      removeNode(view.typing);
-      var status = err instanceof HttpError ? err.status : 0;
-      addBot(errorText(status), 'nyj-error');
-      if (fromInput && !input.value) { // give the typed text back so nothing is lost
+      var ok = await exchange(text, null);
+      if (!ok && fromInput && !input.value) { // give the typed text back so nothing is lost
         input.value = text;
         autoGrow();
         updateCount();
       }
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  /** Check, show and upload a photo, then send it as a chat turn of its own (the input is left alone). */
+  async function sendPhoto(file) {
+    if (state.busy) return;
+    if (PHOTO_TYPES.indexOf(file.type) < 0 || file.size > PHOTO_MAX_BYTES) {
+      addBot(T.photoInvalid, 'nyj-error');
+      return;
+    }
+    setBusy(true);
+    var thumb = addPhoto(file);
+    var status = showTyping(T.uploading);
+    try {
+      var mediaId;
+      try {
+        mediaId = await uploadPhoto(file);
+      } catch (err) {
+        removeNode(status);
+        thumb.revoke();
+        removeNode(thumb.msg); // the photo was not accepted: it is not part of the conversation
+        addBot(err && err.message ? err.message : T.photoFailed, 'nyj-error');
+        return;
+      }
+      removeNode(status);
+      await exchange('', mediaId);
     } finally {
       setBusy(false);
     }

@@ -3,7 +3,8 @@
 The pages are served by a real HTTP server on 127.0.0.1 (uvicorn in a background thread). The
 ``site`` fixture builds it from ``FakeChatAPI``: ``channels/static/index.html`` at ``/``,
 ``channels/static/widget.js`` at ``/widget.js`` and canned Korean ``/api/chat``,
-``/api/chat/stream`` (real SSE) and ``/api/feedback`` endpoints that record what they received.
+``/api/chat/stream`` (real SSE), ``/api/feedback`` and ``/api/uploads`` (photos, checked by their
+first bytes) endpoints that record what they received.
 To run the same browser steps against the real service, swap the app that ``site`` serves (the
 assertions on ``site.api`` recordings are the only fake-specific part).
 """
@@ -12,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 import threading
 import time
+import uuid
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +62,13 @@ XSS_REPLY = '경고 <img src=x onerror=alert(1)> 그리고 <script>window.__nyjP
 RATE_LIMITED = "요청 폭주 시험"
 SERVER_ERROR = "서버 고장 시험"
 NO_STREAM = "스트림 없는 질문"
+COMPLAINT = "가로등이 꺼져 있어요"
+PLACE_QUESTION = "불편을 겪으신 장소를 알려 주세요. 예: 다산동 다산중앙로 77 앞"
+PHOTO_REPLY = "사진을 받았습니다. 민원을 접수할 때 함께 전달하겠습니다.\n" + PLACE_QUESTION
+PHOTO_RULE = "사진은 5MB 이하의 JPG, PNG, GIF, WEBP 파일만 올릴 수 있어요."
+FAKE_NOT_IMAGE = "사진 파일(JPG, PNG, GIF, WEBP)만 올릴 수 있습니다."
+FAKE_TOO_LARGE = "사진은 5MB 이하만 올릴 수 있습니다."
+MAX_PHOTO = 5 * 1024 * 1024
 
 CITATIONS = [
     {"document": "namyangju-2026-citizen-mayor-office.md", "section": "바로처리 > 가로등 교체",
@@ -67,8 +78,13 @@ CITATIONS = [
 ]
 
 
-def canned(message: str) -> dict[str, Any]:
+def canned(message: str, media_id: str | None = None) -> dict[str, Any]:
     """The chat response (without ids) the fake API gives for a message."""
+    if media_id and not message:
+        return {"reply": PHOTO_REPLY, "intent": "complaint", "abstained": False, "citations": [], "quick_replies": []}
+    if message == COMPLAINT:
+        return {"reply": "가로등 고장 민원을 접수할게요.\n" + PLACE_QUESTION, "intent": "complaint",
+                "abstained": False, "citations": [], "quick_replies": ["처음으로"]}
     if message == XSS:
         return {"reply": XSS_REPLY, "intent": "question", "abstained": False,
                 "citations": [{"document": "<img src=x onerror=alert(2)>.md", "section": "<script>alert(3)</script>",
@@ -89,6 +105,30 @@ def canned(message: str) -> dict[str, Any]:
             "citations": CITATIONS, "quick_replies": [FOLLOW_UP, "담당 부서는 어디예요?"]}
 
 
+def png_bytes(width: int = 160, height: int = 120) -> bytes:
+    """A real PNG (8-bit RGB): evening sky, a road and a street lamp that is off."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = []
+    for y in range(height):
+        row = bytearray(b"\x00")  # filter type 0
+        for x in range(width):
+            if 70 <= x < 76 and y >= 30:
+                px = (60, 60, 66)  # lamp post
+            elif 60 <= x < 90 and 24 <= y < 32:
+                px = (90, 90, 96)  # lamp head (dark)
+            elif y >= height * 3 // 4:
+                px = (96, 100, 108)  # road
+            else:
+                px = (40 + y, 70 + y, 140 + y // 2)  # sky
+            row += bytes(px)
+        rows.append(bytes(row))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+            + chunk(b"IEND", b""))
+
+
 def _split(reply: str) -> list[str]:
     if reply.startswith(ANSWER_PART1):
         return [ANSWER_PART1, reply[len(ANSWER_PART1):]]
@@ -103,8 +143,10 @@ class FakeChatAPI:
     stream_requests: list[dict[str, Any]] = field(default_factory=list)
     chat_requests: list[dict[str, Any]] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
+    uploads: list[dict[str, Any]] = field(default_factory=list)
     origins: list[str] = field(default_factory=list)
     _gates: list[threading.Event] = field(default_factory=list)
+    _upload_gate: threading.Event | None = None
     _ids: int = 0
 
     def hold(self) -> list[threading.Event]:
@@ -112,13 +154,18 @@ class FakeChatAPI:
         self._gates = [threading.Event(), threading.Event()]
         return self._gates
 
+    def hold_upload(self) -> threading.Event:
+        """Make the next upload wait (before answering) until the test sets the returned event."""
+        self._upload_gate = threading.Event()
+        return self._upload_gate
+
     def messages(self) -> list[str]:
         return [r["message"] for r in self.stream_requests]
 
     def _respond(self, body: dict[str, Any]) -> dict[str, Any]:
         self._ids += 1
         return {"session_id": body.get("session_id") or "sess-1", "message_id": f"msg-{self._ids}",
-                **canned(body["message"])}
+                **canned(body["message"], body.get("media_id"))}
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -181,6 +228,36 @@ class FakeChatAPI:
         async def feedback(request: Request) -> Response:
             self.feedback.append(await request.json())
             return Response(status_code=204)
+
+        @app.post("/api/uploads")
+        async def uploads(request: Request) -> Response:
+            form = await request.form()
+            file = form.get("file")
+            if file is None or isinstance(file, str):
+                return JSONResponse({"error": "bad_upload", "message": "사진 파일을 'file' 항목으로 보내 주세요."},
+                                    status_code=400)
+            data = await file.read()
+            record: dict[str, Any] = {"filename": file.filename, "content_type": file.content_type,
+                                      "size": len(data), "fields": sorted(form.keys())}
+            self.uploads.append(record)
+            gate, self._upload_gate = self._upload_gate, None
+            if gate is not None:
+                await _wait(gate)
+            if (file.filename or "").startswith("busy"):
+                record["status"] = 429
+                return JSONResponse({"error": "rate_limited", "message": "요청이 많아요"}, status_code=429)
+            if (file.filename or "").startswith("broken"):
+                record["status"] = 500
+                return JSONResponse({"error": "internal"}, status_code=500)
+            if len(data) > MAX_PHOTO:
+                record["status"] = 413
+                return JSONResponse({"error": "bad_upload", "message": FAKE_TOO_LARGE}, status_code=413)
+            if not (data.startswith(b"\x89PNG\r\n\x1a\n") or data.startswith(b"\xff\xd8\xff")):
+                record["status"] = 415
+                return JSONResponse({"error": "bad_upload", "message": FAKE_NOT_IMAGE}, status_code=415)
+            record["status"] = 201
+            record["media_id"] = uuid.uuid4().hex
+            return JSONResponse({"media_id": record["media_id"]}, status_code=201)
 
         return app
 
@@ -444,6 +521,8 @@ def test_keyboard_escape_closes_and_returns_focus(site: Site, browser: WebDriver
     assert outline == "solid"
     browser.switch_to.active_element.send_keys(Keys.TAB)
     assert "nyj-agent" in browser.switch_to.active_element.get_attribute("class")
+    browser.switch_to.active_element.send_keys(Keys.TAB)  # then the photo button (its file input is hidden)
+    assert browser.switch_to.active_element.accessible_name == "사진 첨부"
     browser.switch_to.active_element.send_keys(Keys.ESCAPE)
     wait_for(browser, lambda d: not d.find_element(By.CSS_SELECTOR, ".nyj-panel").is_displayed())
     assert browser.switch_to.active_element == launcher
