@@ -350,6 +350,20 @@ def wait_done(driver: WebDriver, count: int) -> WebElement:
     return driver.find_elements(By.CSS_SELECTOR, ".nyj-bot:has(.nyj-fb)")[count - 1]
 
 
+def photo_button(driver: WebDriver) -> WebElement:
+    found = [b for b in driver.find_elements(By.CSS_SELECTOR, ".nyj-panel button") if b.accessible_name == "사진 첨부"]
+    assert len(found) == 1, "one button named 사진 첨부"
+    return found[0]
+
+
+def file_input(driver: WebDriver) -> WebElement:
+    return driver.find_element(By.CSS_SELECTOR, ".nyj-panel input[type='file']")
+
+
+def thumbnails(driver: WebDriver) -> list[WebElement]:
+    return driver.find_elements(By.CSS_SELECTOR, ".nyj-log .nyj-user img")
+
+
 # ---- tests -----------------------------------------------------------------------------------
 def test_homepage_embeds_the_widget_with_one_tag(site: Site, browser: WebDriver) -> None:
     browser.get(site.url + "/")
@@ -596,6 +610,93 @@ def test_embedded_from_another_origin(site: Site, browser: WebDriver) -> None:
     assert site.api.origins == [other.url]
 
 
+def test_photo_upload_shows_thumbnail_and_sends_media_id(site: Site, browser: WebDriver, tmp_path: Path) -> None:
+    open_widget(browser, site.url + "/")
+    ask(browser, COMPLAINT)
+    wait_done(browser, 1)
+    draft = "다산중앙로 7"
+    box = browser.find_element(By.CSS_SELECTOR, ".nyj-input")
+    box.send_keys(draft)
+
+    # the button sits next to 상담원 연결, is a 44px target and opens the (hidden) file picker
+    button = photo_button(browser)
+    agent = browser.find_element(By.CSS_SELECTOR, ".nyj-agent")
+    assert button.is_displayed() and button.size["width"] >= 44 and button.size["height"] >= 44
+    assert button.location["y"] == agent.location["y"] and button.location["x"] > agent.location["x"]
+    picker = file_input(browser)
+    assert picker.get_attribute("accept") == "image/jpeg,image/png,image/webp,image/gif"
+    assert picker.get_attribute("capture") is None and not picker.is_displayed()
+    browser.execute_script(  # count the picker opening instead of showing the native dialog
+        "window.__nyjPicked = 0; arguments[0].addEventListener('click', e => { e.preventDefault(); "
+        "window.__nyjPicked++; }, {once: true});", picker)
+    button.click()
+    assert browser.execute_script("return window.__nyjPicked") == 1
+
+    # choose a real PNG: thumbnail from a local object URL + upload status, then the reply
+    png = png_bytes()
+    path = tmp_path / "streetlight.png"
+    path.write_bytes(png)
+    gate = site.api.hold_upload()
+    picker.send_keys(str(path))
+    status = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".nyj-typing"), what="upload status")
+    assert "사진을 올리는 중…" in status.text
+    thumb = wait_for(browser, lambda d: thumbnails(d)[0], what="thumbnail")
+    assert thumb.get_attribute("alt") == "보낸 사진" and thumb.get_attribute("src").startswith("blob:")
+    wait_for(browser, lambda d: d.execute_script("return arguments[0].naturalWidth", thumb) == 160,
+             what="thumbnail decoded")
+    assert thumb.is_displayed() and 0 < thumb.size["width"] <= 200
+    assert button.get_attribute("aria-disabled") == "true"
+    assert browser.find_element(By.CSS_SELECTOR, ".nyj-send").get_attribute("aria-disabled") == "true"
+    gate.set()
+    answer = wait_done(browser, 2)
+    assert answer.find_element(By.CSS_SELECTOR, ".nyj-text").text == PHOTO_REPLY
+    assert not browser.find_elements(By.CSS_SELECTOR, ".nyj-typing")
+    assert button.get_attribute("aria-disabled") == "false"
+
+    [upload] = site.api.uploads
+    assert upload["filename"] == "streetlight.png" and upload["content_type"] == "image/png"
+    assert upload["size"] == len(png) and upload["fields"] == ["file"] and upload["status"] == 201
+    assert site.api.stream_requests[-1] == {"session_id": "sess-1", "message": "", "media_id": upload["media_id"]}
+    assert site.api.chat_requests == []  # streamed like any answer
+    assert box.get_attribute("value") == draft  # the typed text is left alone
+    assert picker.get_attribute("value") == ""  # reset, so the same photo can be chosen again
+    revoked = browser.execute_async_script(
+        "const done = arguments[1]; fetch(arguments[0]).then(() => done('alive'), () => done('revoked'));",
+        thumb.get_attribute("src"))
+    assert revoked == "revoked"
+    assert browser.execute_script("return arguments[0].naturalWidth", thumb) == 160  # still shown
+    shot(browser, "widget-photo")
+
+    picker.send_keys(str(path))  # the same file again is a new upload
+    wait_done(browser, 3)
+    assert len(site.api.uploads) == 2 and len(thumbnails(browser)) == 2
+    assert site.api.stream_requests[-1]["media_id"] == site.api.uploads[1]["media_id"]
+
+
+@pytest.mark.parametrize(("name", "content", "korean", "status"), [
+    ("note.txt", b"just some text", PHOTO_RULE, None),  # not an image type: checked before sending
+    ("huge.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * MAX_PHOTO, PHOTO_RULE, None),  # over 5 MB
+    ("fake.png", b"not really a png", FAKE_NOT_IMAGE, 415),  # the server checks the bytes
+    ("busy.png", png_bytes(8, 8), "요청이 많아 잠시 후 다시 시도해 주세요.", 429),
+    ("broken.png", png_bytes(8, 8), "사진을 올리지 못했어요. 잠시 후 다시 시도해 주세요.", 500),
+], ids=["not-an-image-type", "over-5mb", "server-415", "server-429", "server-500"])
+def test_rejected_photo_shows_korean_error(site: Site, browser: WebDriver, tmp_path: Path,
+                                           name: str, content: bytes, korean: str, status: int | None) -> None:
+    open_widget(browser, site.url + "/")
+    box = browser.find_element(By.CSS_SELECTOR, ".nyj-input")
+    box.send_keys("쓰던 글")
+    path = tmp_path / name
+    path.write_bytes(content)
+    file_input(browser).send_keys(str(path))
+    error = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".nyj-bot.nyj-error"), what="error bubble")
+    assert error.find_element(By.CSS_SELECTOR, ".nyj-text").text == korean
+    assert site.api.uploads == ([] if status is None else [{**site.api.uploads[0], "status": status}])
+    assert site.api.stream_requests == [] and site.api.chat_requests == []
+    assert not thumbnails(browser) and not browser.find_elements(By.CSS_SELECTOR, ".nyj-typing")
+    assert box.get_attribute("value") == "쓰던 글"
+    assert photo_button(browser).get_attribute("aria-disabled") == "false"
+
+
 def test_real_app_end_to_end(browser: WebDriver, tmp_path: Path, mini_corpus: Path) -> None:
     """The widget against the real service (dialogue engine, SSE, feedback storage)."""
     from assistant.settings import AdminSettings, KnowledgeSettings, Settings
@@ -619,3 +720,17 @@ def test_real_app_end_to_end(browser: WebDriver, tmp_path: Path, mini_corpus: Pa
         csv_text = httpx.get(server.url + "/admin/feedback.csv",
                              headers={"authorization": "Bearer t0ken"}).text
         assert "가로등 교체 사업 예산이 얼마예요?" in csv_text
+
+        # a complaint, then a photo while the place question is pending: the reply re-asks it
+        ask(browser, COMPLAINT)
+        question = text_of(browser, wait_done(browser, 2).find_element(By.CSS_SELECTOR, ".nyj-text"))
+        png = png_bytes()
+        path = tmp_path / "streetlight.png"
+        path.write_bytes(png)
+        file_input(browser).send_keys(str(path))
+        wait_for(browser, lambda d: thumbnails(d), what="thumbnail")
+        photo = text_of(browser, wait_done(browser, 3).find_element(By.CSS_SELECTOR, ".nyj-text"))
+        assert "사진을 받았습니다" in photo and "장소" in question and "장소" in photo
+        stored = list((tmp_path / "data" / "uploads").iterdir())
+        assert [p.read_bytes() for p in stored] == [png] and stored[0].suffix == ".png"
+        shot(browser, "real-app-photo")
