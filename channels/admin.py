@@ -59,6 +59,8 @@ from assistant.hours import SEOUL
 from assistant.pii import mask_pii
 from assistant.settings import Settings
 
+from .net import client_address
+
 log = logging.getLogger("channels.admin")
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "nyj_admin"
@@ -377,11 +379,7 @@ def admin_router(state: dict[str, Any], settings: Settings) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     def client(request: Request) -> str:
-        if settings.server.trust_forwarded:
-            fwd = request.headers.get("x-forwarded-for", "")
-            if fwd:
-                return fwd.split(",")[0].strip()
-        return request.client.host if request.client else "unknown"
+        return client_address(request, settings.server.trust_forwarded)
 
     def is_https(request: Request) -> bool:
         if settings.server.trust_forwarded and request.headers.get("x-forwarded-proto", "").lower() == "https":

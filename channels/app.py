@@ -36,6 +36,7 @@ from assistant.settings import Settings, get_settings
 
 from .admin import admin_router
 from .metrics import Metrics
+from .net import client_address
 from .open311 import error_response as open311_error
 from .open311 import open311_router
 
@@ -112,11 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="남양주시 AI 민원 안내", version="0.2.0", lifespan=lifespan,
                   description="시 업무계획 안내(출처 포함), 생활불편 민원, 상담원 연결을 돕는 대화형 서비스")
     def client_key(request: Request) -> str:
-        if settings.server.trust_forwarded:
-            fwd = request.headers.get("x-forwarded-for", "")
-            if fwd:
-                return fwd.split(",")[0].strip()
-        return request.client.host if request.client else "unknown"
+        return client_address(request, settings.server.trust_forwarded)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

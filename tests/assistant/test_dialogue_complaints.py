@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from assistant.complaints.routing import Route
 from assistant.complaints.store import ComplaintStore
 from assistant.dialogue.engine import DialogueEngine
 from assistant.dialogue.intents import RuleEmbeddingClassifier
@@ -19,21 +19,11 @@ from knowledge.types import Answer
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=SEOUL)
 
 
-@dataclass(frozen=True)
-class FakeRoute:
-    category: str
-    department: str
-    team: str
-    urgent: bool
-    confidence: float
-    reason: str
-
-
 class FakeRouter:
-    def route(self, text: str) -> FakeRoute:
+    def route(self, text: str) -> Route:
         if "싱크홀" in text or "전선" in text:
-            return FakeRoute("도로·시설 긴급", "시민시장담당관", "현장기동팀", True, 0.9, "'싱크홀' → 긴급")
-        return FakeRoute("도로·시설 보수", "시민시장담당관", "바로처리팀", False, 0.7, "'가로등' → 바로처리팀")
+            return Route("도로·시설 긴급", "시민시장담당관", "현장기동팀", True, 0.9, "'싱크홀' → 긴급")
+        return Route("도로·시설 보수", "시민시장담당관", "바로처리팀", False, 0.7, "'가로등' → 바로처리팀")
 
 
 @pytest.fixture()
