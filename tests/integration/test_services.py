@@ -58,3 +58,40 @@ def test_redis_down_makes_readiness_red_and_chat_503(mini_corpus: Path, tmp_path
         r = c.post("/api/chat", json={"message": "안녕하세요"})
         assert r.status_code == 503 and "잠시 후" in r.json()["message"]
         assert c.get("/healthz").status_code == 200
+
+
+def test_complaint_flow_on_postgresql(mini_corpus: Path, tmp_path: Path, pg_url: str, redis_url: str) -> None:
+    """Intake in chat -> routed and committed -> Open311 feed -> staff change with audit, all on
+    PostgreSQL with sessions in Redis."""
+    from assistant.auth import hash_password
+    from assistant.settings import AdminSettings, Open311Settings
+
+    s = Settings(data_dir=tmp_path / "data", redis_url=redis_url, database_url=pg_url,
+                 knowledge=KnowledgeSettings(corpus_dir=mini_corpus, embedder="hashing"),
+                 open311=Open311Settings(api_keys=["k"]),
+                 admin=AdminSettings(users={"lee": hash_password("pw-5678", iterations=1000)}, secret_key="s" * 32))
+    with TestClient(create_app(s)) as c:
+        r = c.post("/api/chat", json={"message": "전봇대 전선이 끊어져서 길에 늘어져 있어요"}).json()
+        assert r["intent"] == "complaint" and "119" in r["reply"]
+        sid = r["session_id"]
+        for answer in ("오남읍 양지로 10", "방금", "네", "010-7777-8888", "네"):
+            r = c.post("/api/chat", json={"session_id": sid, "message": answer}).json()
+        comp = r["complaint"]
+        assert comp["urgent"] is True and comp["team"] == "현장기동팀"
+        feed = c.get("/open311/v2/requests.json", params={"service_request_id": comp["id"]}).json()
+        assert feed[0]["agency_responsible"] == "현장기동팀"
+        c.post("/admin/login", data={"username": "lee", "password": "pw-5678"},
+               headers={"origin": "http://testserver"}, follow_redirects=False)
+        page = c.get("/admin").text
+        import re
+
+        token = re.search(r'name="nyj-csrf" content="([^"]+)"', page)
+        assert token, "dashboard carries a CSRF token"
+        detail = c.get(f"/admin/api/complaints/{comp['id']}").json()
+        version = detail["complaint"]["version"]
+        changed = c.post(f"/admin/api/complaints/{comp['id']}/change",
+                         json={"expected_version": version, "status": "처리중", "note": "현장 출동"},
+                         headers={"x-csrf-token": token.group(1)})
+        assert changed.status_code == 200
+        history = c.get(f"/admin/api/complaints/{comp['id']}").json()["history"]
+        assert history[-1]["actor"] == "lee" and history[-1]["to_status"] == "처리중"
