@@ -218,8 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command != "serve":  # the service configures its own structured (JSON) logging
+        logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("faiss", "bm25s", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     handlers = {"index": cmd_index, "ask": cmd_ask, "route": cmd_route, "serve": cmd_serve, "hash-password": cmd_hash_password,
