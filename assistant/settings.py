@@ -89,6 +89,14 @@ class TwilioSettings(BaseModel):
     auth_token: SecretStr = SecretStr("")
     sms_from: str = ""  # sending number in E.164, e.g. +8231...
     timeout_s: float = Field(5.0, gt=0)
+    # phone channel (channels/phone.py)
+    public_base_url: str = ""  # the URL Twilio calls (https://host[/prefix]); signatures are checked against it
+    agent_number: str = ""  # the call center's line, dialled during office hours; empty = voicebot always
+    voice_mode: str = Field("gather", pattern="^(gather|stream)$")  # gather = Twilio speech recognition
+    validate_signature: bool = True  # reject webhooks without a valid X-Twilio-Signature (off only in tests)
+    say_voice: str = "Polly.Seoyeon"  # Twilio <Say> voice for ko-KR
+    dial_timeout_s: int = Field(20, ge=5, le=120)  # ring the agent line this long before the voicebot answers
+    reply_timeout_s: float = Field(8.0, gt=0)  # longest wait for the dialogue engine before an apology
 
 
 class Open311Settings(BaseModel):

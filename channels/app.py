@@ -39,6 +39,7 @@ from .metrics import Metrics
 from .net import client_address
 from .open311 import error_response as open311_error
 from .open311 import open311_router
+from .phone import phone_router
 
 log = logging.getLogger("channels.app")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -281,6 +282,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(open311_router(state, settings))
     app.include_router(admin_router(state, settings))
+    app.include_router(phone_router(state, settings))
 
     # --- pages --------------------------------------------------------------------------------
     @app.get("/", include_in_schema=False)

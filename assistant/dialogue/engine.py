@@ -86,9 +86,11 @@ class DialogueEngine:
                                            "status": status_form()}
 
     # --- entry point --------------------------------------------------------------------------
-    def handle(self, session_id: str | None, message: str, media_id: str | None = None) -> Reply:
+    def handle(self, session_id: str | None, message: str, media_id: str | None = None,
+               channel: str = "chat") -> Reply:
         sid = session_id if session_id and _valid_sid(session_id) else uuid.uuid4().hex
         state = self.sessions.load(sid) or {"id": sid, "created": time.time(), "turns": []}
+        state["channel"] = channel
         mid = uuid.uuid4().hex[:16]
         if media_id and re.fullmatch(r"[0-9a-f]{32}", media_id):
             media = state.setdefault("media", [])
@@ -254,7 +256,8 @@ class DialogueEngine:
             team=route.team, urgent=route.urgent, confidence=route.confidence, route_reason=route.reason,
             kind=kind, address=values.get("where", ""), occurred=values.get("when", ""), phone=phone,
             media_url=" ".join(f"media:{m}" for m in state.pop("media", [])),
-            channel="chat", session_id=sid), now=self.clock())  # committed before the receipt is shown
+            channel=state.get("channel", "chat"), session_id=sid),
+            now=self.clock())  # committed before the receipt is shown
         c = filed.complaint
         expected = _korean_datetime(c["expected_at"])
         urgent = msg("complaint_urgent_flag") if c["urgent"] else ""
@@ -288,7 +291,8 @@ class DialogueEngine:
     def _finish_callback(self, sid: str, mid: str, state: dict[str, Any], values: dict[str, str]) -> Reply:
         reason = state.pop("callback_reason", "")
         cb_id = self.db.add_callback(sid, values["phone"], values.get("name", ""),
-                                     values.get("preferred_time", ""), reason)  # committed first
+                                     values.get("preferred_time", ""), reason,
+                                     channel=state.get("channel", "chat"))  # committed first
         now = self.clock()
         when = (msg("callback_when_open") if self.hours.is_open(now) else
                 msg("callback_when_closed").format(next_open=describe_next_open(self.hours, now)))

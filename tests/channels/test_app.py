@@ -216,3 +216,10 @@ def test_photo_upload_is_checked_and_attached_to_the_complaint(mini_corpus: Path
         assert got.status_code == 200 and got.content == PNG and got.headers["content-type"] == "image/png"
         detail = c.get(f"/admin/api/complaints/{cid}").json()
         assert media_id in str(detail)
+
+
+def test_phone_webhook_is_mounted_and_refuses_unsigned_calls(client: TestClient) -> None:
+    r = client.post("/twilio/voice", data={"CallSid": "CA1", "From": "+821012345678"})
+    assert r.status_code == 403
+    fallback = client.post("/twilio/fallback")
+    assert fallback.status_code == 200 and "ko-KR" in fallback.text
