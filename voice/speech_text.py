@@ -143,7 +143,7 @@ _SYMBOL_UNITS = {"%p": "퍼센트포인트", "%": "퍼센트", "퍼센트": "퍼
 _SYMBOLS = "|".join(re.escape(u) for u in sorted(_SYMBOL_UNITS, key=len, reverse=True))
 
 _QUANTITY = re.compile("|".join([
-    r"(?P<receipt>\b[A-Z]{2,5}-\d{4,}(?:-\d{1,8})*\b)",
+    r"(?P<receipt>\b[A-Z]{2,5}-\d{4,}(?:-\d{1,8})*(?!\d))",
     r"(?P<phone>(?<![\d-])(?:0\d{1,2}-\d{3,4}-\d{4}|1\d{3}-\d{4}|01\d{8,9})(?![\d-]))",
     rf"(?P<dated>(?<![\d.])(?P<dy>{_Y})\s*(?P<sep>[./-])\s*(?P<dm>{_M})(?:\s*(?P=sep)\s*(?P<dd>{_D}))?"
     r"(?!\d)(?:\s*\.(?!\d))?)",
@@ -367,6 +367,8 @@ def to_speech(text: str, *, approximate: bool = False, max_chars: int = DEFAULT_
     text = "\n".join(lines)
     text = re.sub(r"[’‘'](\d{2})(?=년|\.)", r"20\1", text)  # '25년 -> 2025년
     text = re.sub(r"[\"“”„'‘’`「」『』《》〈〉]", "", text)
+    # keypad keys are read like phone digits: "0번을 눌러" -> "공번을 눌러"
+    text = re.sub(r"(?<!\d)(\d)번(?=을?\s*(?:누르|눌러))", lambda m: read_digits(m.group(1)) + "번", text)
     text = _parentheses(text)
     text = re.sub(rf"(?<![\d가-힣])([{_WEEKDAYS}])(?:요일)?\s*[~∼〜～]\s*([{_WEEKDAYS}])(?:요일)?(?![가-힣])",
                   r"\1요일부터 \2요일까지", text)

@@ -188,3 +188,11 @@ def test_truncate_without_boundaries() -> None:
 def test_shell_metacharacters_are_plain_text() -> None:
     spoken = to_speech('"; rm -rf / # $(reboot) `id`')
     assert "rm -rf" in spoken and "$" in spoken
+
+
+@pytest.mark.parametrize(("text", "spoken"), [
+    ("상담원 연결은 0번을 눌러 주세요.", "상담원 연결은 공번을 눌러 주세요."),
+    ("접수번호는 NYJ-20261122-0001입니다.", "접수번호는 엔 와이 제이, 이 공 이 육 일 일 이 이, 공 공 공 일입니다."),
+])
+def test_keypad_keys_and_receipts_followed_by_particles(text: str, spoken: str) -> None:
+    assert to_speech(text) == spoken
