@@ -90,9 +90,14 @@ def build_services(settings: Settings) -> dict[str, Any]:
                             office_hours_from(settings), settings.knowledge.contact,
                             settings.chat.session_ttl_s, router=router, complaints=complaints)
     limiter = make_rate_limiter(settings.redis_url, settings.chat.rate_per_s, settings.chat.burst)
-    return {"embedder": embedder, "index": index, "answerer": answerer, "sessions": sessions,
-            "db": db, "engine": engine, "limiter": limiter, "complaints": complaints, "router": router,
-            "media": MediaStore(settings.data_dir / "uploads")}
+    services: dict[str, Any] = {
+        "embedder": embedder, "index": index, "answerer": answerer, "sessions": sessions, "db": db,
+        "engine": engine, "limiter": limiter, "complaints": complaints, "router": router,
+        "media": MediaStore(settings.data_dir / "uploads")}
+    if settings.twilio.voice_mode == "stream":  # our own speech models only when the phone uses them
+        services["stt"] = stt_from(settings)
+        services["tts"] = tts_from(settings)
+    return services
 
 
 def sms_sender_from(settings: Settings) -> SmsSender | None:

@@ -35,6 +35,7 @@ from assistant.media import MediaError
 from assistant.settings import Settings, get_settings
 
 from .admin import admin_router
+from .media_stream import media_stream_router
 from .metrics import Metrics
 from .net import client_address
 from .open311 import error_response as open311_error
@@ -283,6 +284,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(open311_router(state, settings))
     app.include_router(admin_router(state, settings))
     app.include_router(phone_router(state, settings))
+    app.include_router(media_stream_router(state, settings))
 
     # --- pages --------------------------------------------------------------------------------
     @app.get("/", include_in_schema=False)

@@ -3,7 +3,9 @@
 Owns: ``POST /twilio/voice`` (incoming call: a person during office hours when an agent line is set,
 else the voicebot), ``POST /twilio/dial-status`` (the agent line did not answer: the voicebot takes
 the call), ``POST /twilio/gather`` (one caller turn: speech recognised by Twilio, or a key of the
-menu 1 문의 / 2 민원 접수 / 0 상담원), ``POST /twilio/fallback`` (Twilio's fallback URL).
+menu 1 문의 / 2 민원 접수 / 0 상담원), ``POST /twilio/fallback`` (Twilio's fallback URL). With
+``twilio.voice_mode == "stream"`` an after-hours call is handed to ``<Connect><Stream>`` (our own STT/TTS,
+``channels/media_stream.py``) instead of ``<Gather>``.
 
 Decisions: every webhook but the fallback needs a valid ``X-Twilio-Signature`` (checked against
 ``twilio.public_base_url`` + path, so it works behind a proxy) and gets a plain 403 otherwise; the
@@ -28,12 +30,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 from twilio.request_validator import RequestValidator
-from twilio.twiml.voice_response import Gather, VoiceResponse
+from twilio.twiml.voice_response import Connect, Gather, VoiceResponse
 
 from assistant.dialogue.engine import DialogueEngine, Reply
 from assistant.factory import office_hours_from
 from assistant.settings import Settings
 from voice.speech_text import to_speech
+
+from .net import stream_token
 
 log = logging.getLogger("channels.phone")
 
@@ -154,6 +158,12 @@ def phone_router(state: dict[str, Any], settings: Settings,
             open_now = hours.is_open(now())
             if open_now and tw.agent_number:
                 return _twiml(dial_agent(VoiceResponse(), PROMPTS["greeting_dial"]))
+            if tw.voice_mode == "stream" and not open_now:  # our own STT/TTS: channels/media_stream.py
+                connect = Connect()
+                stream = connect.stream(url=_stream_url(tw.public_base_url, str(request.base_url)))
+                stream.parameter(name="token", value=stream_token(tw.auth_token.get_secret_value(),
+                                                                  str(params.get("CallSid", ""))))
+                return _twiml(VoiceResponse().append(connect))
             greeting = PROMPTS["greeting_open" if open_now else "greeting_closed"]
             return _twiml(listen(VoiceResponse(), greeting))
         except Exception:
@@ -227,6 +237,12 @@ def _signed_url(request: Request, public_base_url: str) -> str:
         return str(request.url)
     query = request.url.query
     return f"{base}{request.url.path}" + (f"?{query}" if query else "")
+
+
+def _stream_url(public_base_url: str, request_base_url: str) -> str:
+    """``wss://host[/prefix]/twilio/media`` from the public base URL, else from the request."""
+    base = (public_base_url or request_base_url).rstrip("/").split("://", 1)[-1]
+    return f"wss://{base}/twilio/media"
 
 
 def _session_id(call_sid: str) -> str | None:
