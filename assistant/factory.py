@@ -88,7 +88,8 @@ def build_services(settings: Settings) -> dict[str, Any]:
     router = router_from(settings, embedder)
     engine = DialogueEngine(answerer.answer, intent_classifier_from(settings, embedder), sessions, db,
                             office_hours_from(settings), settings.knowledge.contact,
-                            settings.chat.session_ttl_s, router=router, complaints=complaints)
+                            settings.chat.session_ttl_s, router=router, complaints=complaints,
+                            sms=sms_sender_from(settings))
     limiter = make_rate_limiter(settings.redis_url, settings.chat.rate_per_s, settings.chat.burst)
     services: dict[str, Any] = {
         "embedder": embedder, "index": index, "answerer": answerer, "sessions": sessions, "db": db,

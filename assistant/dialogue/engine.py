@@ -25,6 +25,7 @@ from knowledge.types import Answer, Citation
 
 from ..complaints.store import ComplaintStore, NewComplaint
 from ..hours import SEOUL, OfficeHours, describe_next_open
+from ..notify import NotifyError, SmsSender
 from ..sessions import SessionStore
 from ..storage import Database
 from .callback import callback_form, mask_phone
@@ -71,8 +72,9 @@ class DialogueEngine:
                  sessions: SessionStore, db: Database, hours: OfficeHours | None = None,
                  contact: str = "남양주시 민원콜센터", session_ttl_s: int = 1800,
                  clock: Callable[[], dt.datetime] | None = None, router: Router | None = None,
-                 complaints: ComplaintStore | None = None) -> None:
+                 complaints: ComplaintStore | None = None, sms: SmsSender | None = None) -> None:
         self.answer = answer
+        self.sms = sms  # receipt numbers by text message for callers on the phone line
         self.classifier = classifier
         self.sessions = sessions
         self.db = db
@@ -272,6 +274,14 @@ class DialogueEngine:
                                 "expected_datetime": c["expected_at"].astimezone(SEOUL).isoformat()}
         if filed.duplicate_of:
             info["duplicate_of"] = filed.duplicate_of
+        if phone and self.sms is not None and state.get("channel") == "phone":
+            # a caller cannot write the receipt number down: send it (phone given with consent)
+            try:
+                self.sms.send(phone, msg("receipt_sms").format(id=c["id"], team=c["team"], expected=expected))
+                text += "\n" + msg("receipt_sms_sent")
+                info["receipt_sms"] = True
+            except NotifyError as exc:
+                log.warning("receipt SMS not sent: %s", type(exc).__name__)
         log.info("complaint filed", extra={"fields": {"complaint_id": c["id"], "team": c["team"],
                                                       "urgent": c["urgent"], "duplicate_of": filed.duplicate_of}})
         return Reply(sid, mid, text, "complaint", quick_replies=("처리 상황 조회", "다른 질문하기"), complaint=info)

@@ -99,3 +99,44 @@ def test_generic_request_asks_what_happened(engine: DialogueEngine) -> None:
     assert "어떤 불편" in r.text
     r = engine.handle(r.session_id, "취소")
     assert r.intent == "cancel"
+
+
+class RecordingSms:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.fail = fail
+
+    def send(self, to: str, body: str) -> str:
+        from assistant.notify import NotifyError
+
+        if self.fail:
+            raise NotifyError("down")
+        self.sent.append((to, body))
+        return "SM1"
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_phone_caller_gets_the_receipt_by_sms(tmp_path: Path, fail: bool) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'p.db'}")
+    db.create_schema()
+    sms = RecordingSms(fail)
+    engine = DialogueEngine(lambda q, c=None: Answer("없음", True, ()), RuleEmbeddingClassifier(None),
+                            InMemorySessionStore(), db, clock=lambda: NOW, router=FakeRouter(),
+                            complaints=ComplaintStore(db), sms=sms)
+    r = engine.handle("CA1", "가로등이 꺼져 있어요", channel="phone")
+    for answer in ("다산중앙로 5", "건너뛰기", "네", "공일공 일이삼사 오육칠팔 아니 010-1234-5678", "네"):
+        r = engine.handle("CA1", answer, channel="phone")
+    assert r.complaint is not None
+    stored = engine.complaints.get(r.complaint["id"])  # type: ignore[union-attr]
+    assert stored["channel"] == "phone"
+    if fail:
+        assert not sms.sent and "문자로" not in r.text  # the receipt is still spoken
+    else:
+        assert sms.sent[0][0] == "010-1234-5678" and r.complaint["id"] in sms.sent[0][1]
+        assert "문자로 보내 드렸습니다" in r.text
+    # chat users see the receipt on screen: no SMS
+    sms.sent.clear()
+    c = engine.handle(None, "가로등이 꺼져 있어요")
+    for answer in ("다산중앙로 9", "건너뛰기", "네", "010-1234-5678", "네"):
+        c = engine.handle(c.session_id, answer)
+    assert c.complaint and not sms.sent
