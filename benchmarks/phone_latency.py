@@ -34,7 +34,15 @@ def main() -> int:
     from channels.app import create_app
     from channels.net import stream_token
     from tests.servers import LocalServer
-    from voice.audio import TELEPHONY_RATE, EnergyVAD, float_to_mulaw, frames, mulaw_to_float, read_wav, resample
+    from voice.audio import (
+        TELEPHONY_RATE,
+        EnergyVAD,
+        float_to_mulaw,
+        frames,
+        mulaw_to_float,
+        read_wav,
+        resample,
+    )
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
