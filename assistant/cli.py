@@ -194,10 +194,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
-    """Transcribe a WAV file (any rate/channels). Bad input -> an error (JSON with --json) on stderr,
-    exit code 2; never a traceback."""
-    from voice.audio import read_wav
+    """Transcribe an audio file (WAV of any rate/channels; mp3/ogg/flac/m4a through PyAV). Bad input
+    -> an error (JSON with --json) on stderr, exit code 2; never a traceback."""
     from voice.errors import AudioFormatError, VoiceError
+    from voice.stt import read_audio
 
     from .factory import stt_from
 
@@ -212,7 +212,7 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
         return code
 
     try:
-        audio = read_wav(args.file)
+        audio = read_audio(args.file)
     except (AudioFormatError, OSError) as exc:  # not a PCM WAV, missing, unreadable
         return fail(exc, 2)
     try:

@@ -234,3 +234,23 @@ class ScriptedSTT:
         self.calls += 1
         seg = Segment(spans[0][0], spans[-1][1], text)
         return Transcript(text, (seg,), duration, time.perf_counter() - t0)
+
+
+def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
+    """Any audio file as mono float32 at ``sample_rate``: WAV natively, other formats (mp3, ogg,
+    flac, m4a, webm …) through PyAV, which faster-whisper installs."""
+    from .audio import read_wav
+
+    try:
+        return read_wav(path, sample_rate)
+    except AudioFormatError:
+        pass
+    try:
+        from faster_whisper.audio import decode_audio
+    except ImportError as exc:  # pragma: no cover - dependency of the default install
+        raise AudioFormatError(f"{path}: not a WAV file, and no decoder for other formats") from exc
+    try:
+        audio = decode_audio(str(path), sampling_rate=sample_rate)
+    except Exception as exc:  # PyAV raises many kinds of errors for non-audio input
+        raise AudioFormatError(f"{path}: not an audio file this service can read") from exc
+    return np.asarray(audio, dtype=np.float32)

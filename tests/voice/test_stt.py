@@ -161,3 +161,26 @@ def test_cer() -> None:
     assert cer(REFERENCE, REFERENCE.replace(" ", "") + ".") == 0
     assert cer("가나다라", "가나라") == pytest.approx(0.25)
     assert cer("", "") == 0 and cer("", "가") == 1
+
+
+def test_read_audio_decodes_other_formats_and_rejects_non_audio(tmp_path: Path) -> None:
+    av = pytest.importorskip("av")
+    from voice.audio import read_wav
+    from voice.errors import AudioFormatError
+    from voice.stt import read_audio
+
+    src = Path(__file__).resolve().parent.parent / "fixtures" / "audio" / "ko_sample_leopard.wav"
+    ogg = tmp_path / "call.ogg"
+    with av.open(str(src)) as inp, av.open(str(ogg), "w") as out:
+        stream = out.add_stream("libvorbis" if "libvorbis" in av.codecs_available else "flac", rate=16000)
+        for frame in inp.decode(audio=0):
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    decoded, reference = read_audio(ogg), read_wav(src)
+    assert abs(len(decoded) - len(reference)) < 16000 * 0.1  # same duration within 0.1 s
+    junk = tmp_path / "notes.txt"
+    junk.write_text("이건 소리가 아닙니다", encoding="utf-8")
+    with pytest.raises(AudioFormatError):
+        read_audio(junk)
