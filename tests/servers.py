@@ -33,3 +33,19 @@ class LocalServer:
         self._server.should_exit = True
         self._thread.join(timeout=10)
         self._sock.close()
+
+
+CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--lang=ko-KR")
+
+
+def chromium_options(profile_dir: Any, width: int = 1280, height: int = 900) -> Any:
+    """Selenium options for the machine's Debian Chromium, headless, with a fresh profile and no
+    background networking (this machine reaches no outside host)."""
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in (*CHROMIUM_ARGS, f"--user-data-dir={profile_dir}", f"--window-size={width},{height}"):
+        options.add_argument(arg)
+    return options

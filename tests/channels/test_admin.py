@@ -24,7 +24,7 @@ from assistant.settings import AdminSettings, Settings
 from assistant.storage import Database
 from channels import admin as admin_module
 from channels.admin import admin_router
-from tests.servers import LocalServer
+from tests.servers import LocalServer, chromium_options
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
@@ -471,12 +471,7 @@ def test_dashboard_in_headless_chromium(state: dict[str, Any], ids: dict[str, st
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     assert selenium
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1440,900", "--lang=ko-KR"):
-        options.add_argument(arg)
+    options = chromium_options(tmp_path / "chromium-profile", 1440, 900)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
 
     def wait(driver: Any, cond: Any, what: str, timeout: float = 10) -> Any:

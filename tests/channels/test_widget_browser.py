@@ -36,7 +36,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.servers import LocalServer
+from tests.servers import LocalServer, chromium_options
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "channels" / "static"
@@ -283,12 +283,7 @@ def site() -> Iterator[Site]:
 
 @pytest.fixture()
 def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1280,900", "--lang=ko-KR"):
-        options.add_argument(arg)
+    options = chromium_options(tmp_path / "chromium-profile")
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
     try:
