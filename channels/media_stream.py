@@ -35,6 +35,8 @@ import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
+from assistant.calls.registry import choose_agent
+from assistant.calls.service import CallService
 from assistant.dialogue.engine import DialogueEngine, Reply
 from assistant.factory import office_hours_from
 from assistant.settings import Settings
@@ -101,6 +103,7 @@ class _Call:
         self.vad = EnergyVAD(TELEPHONY_RATE, threshold_db=v.vad_threshold_db, end_silence_ms=v.vad_end_silence_ms)
         self.stream_sid = ""
         self.rejected = False
+        self.fork: dict[str, Any] | None = None  # customParameters of an agent-console fork
         self.session_id: str | None = None
         self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.send_lock = asyncio.Lock()
@@ -134,8 +137,6 @@ class _Call:
     # --- main loop ----------------------------------------------------------------------------
     async def run(self) -> None:
         usable = self.stt is not None and self.tts is not None and self.engine is not None
-        if not usable:
-            log.warning("media stream refused: STT, TTS or dialogue engine not available")
         finishing = False
         while not self.closed:
             try:
@@ -155,7 +156,11 @@ class _Call:
                         await self.ws.close(code=1008)
                         return
                     continue
+                if self.fork is not None:
+                    await self._run_fork(self.fork, str(msg["start"].get("callSid", "")))
+                    return
                 if not usable:  # apologise, then hang up when Twilio has played it
+                    log.warning("media stream refused: STT, TTS or dialogue engine not available")
                     try:
                         await self.say(PROMPTS["fallback"], "fallback")
                     except Exception:
@@ -214,8 +219,53 @@ class _Call:
                 return False
         self.stream_sid = sid
         self.session_id = _session_id(str(start.get("callSid", "")))
-        log.info("media stream started")
+        params = start.get("customParameters")
+        if isinstance(params, dict) and params.get("mode") == "agent":
+            self.fork = params
+        log.info("media stream started", extra={"fields": {"fork": self.fork is not None}})
         return True
+
+    # --- agent-console fork -------------------------------------------------------------------
+    async def _run_fork(self, params: dict[str, Any], call_sid: str) -> None:
+        """Transcribe both legs of a human call for the agent console until "stop" or hang-up."""
+        calls = self.state.get("calls")
+        sid = _session_id(call_sid)
+        call_id = sid[:64] if sid else None
+        if not isinstance(calls, CallService) or call_id is None:
+            log.warning("agent fork refused: console back end not available or no CallSid")
+            return
+        agent = await choose_agent(calls.registry, str(params.get("agent", ""))[:64],
+                                   calls.config.default_agent, calls.agents)
+        live = await calls.start(call_id, "twilio", agent=agent, caller_id=str(params.get("caller", ""))[:32])
+        try:
+            while not self.closed:
+                try:
+                    raw = await self.ws.receive_text()
+                except (WebSocketDisconnect, RuntimeError):
+                    return
+                except KeyError:
+                    continue
+                msg = _parse(raw)
+                if msg is None:
+                    continue
+                event = msg.get("event")
+                if event == "media":
+                    media = msg.get("media")
+                    if not isinstance(media, dict):
+                        continue
+                    speaker = {"inbound": "caller", "outbound": "agent"}.get(str(media.get("track", "inbound")))
+                    try:
+                        chunk = base64.b64decode(str(media.get("payload", "")), validate=True)
+                    except (binascii.Error, ValueError):
+                        log.warning("media stream: bad base64 payload")
+                        continue
+                    if speaker is not None and chunk:
+                        live.feed(speaker, mulaw_to_float(chunk), TELEPHONY_RATE)
+                elif event == "stop":
+                    log.info("agent fork stopped by Twilio")
+                    return
+        finally:
+            await live.finish()
 
     def _on_media(self, msg: dict[str, Any]) -> None:
         media = msg.get("media")

@@ -12,7 +12,10 @@ Decisions: every webhook but the fallback needs a valid ``X-Twilio-Signature`` (
 fallback is unauthenticated because it only apologises and hangs up (it is also what a caller hears
 when the signature set-up is wrong). The CallSid is the dialogue session id. Silences are counted in
 the ``silence`` query parameter of the ``<Redirect>`` after each ``<Gather>`` (stateless across
-workers). Every ``<Say>`` goes through ``voice.speech_text.to_speech``. Any error or an engine slower
+workers). When agent-console accounts are configured (``agent.users``), every ``<Dial>`` to the agent
+line is preceded by ``<Start><Stream track="both_tracks">`` to ``WS /twilio/media`` with the parameters
+``token`` (the stream token), ``mode=agent`` and ``caller`` (the caller id): the call is forked to the
+live transcription of the agent console (``channels/media_stream.py``). Every ``<Say>`` goes through ``voice.speech_text.to_speech``. Any error or an engine slower
 than ``twilio.reply_timeout_s`` becomes a Korean apology and a new ``<Gather>``: never a 500, never
 dead air.
 """
@@ -30,7 +33,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 from twilio.request_validator import RequestValidator
-from twilio.twiml.voice_response import Connect, Gather, VoiceResponse
+from twilio.twiml.voice_response import Connect, Gather, Start, VoiceResponse
 
 from assistant.dialogue.engine import DialogueEngine, Reply
 from assistant.factory import office_hours_from
@@ -78,7 +81,10 @@ def phone_router(state: dict[str, Any], settings: Settings,
     hours = office_hours_from(settings)
     now = clock or (lambda: dt.datetime.now(dt.UTC))
     office_hours_text = _hours_text(hours.open_at, hours.close_at)
-    router = APIRouter(prefix="/twilio", tags=["phone"])
+    router = APIRouter(prefix="/twilio", tags=["phone"], default_response_class=Response, responses={
+        200: {"description": "TwiML", "content": {"text/xml": {"schema": {"type": "string"}},
+                                                  "application/xml": {"schema": {"type": "string"}}}},
+        403: {"description": "X-Twilio-Signature 없음/틀림", "content": {"text/plain": {"schema": {"type": "string"}}}}})
 
     # --- TwiML building blocks ------------------------------------------------------------------
     def say(parent: VoiceResponse | Gather, text: str) -> None:
@@ -95,8 +101,16 @@ def phone_router(state: dict[str, Any], settings: Settings,
         vr.redirect(f"{GATHER_PATH}?silence={silence + 1}", method="POST")
         return vr
 
-    def dial_agent(vr: VoiceResponse, text: str) -> VoiceResponse:
+    def dial_agent(vr: VoiceResponse, text: str, params: dict[str, str], base_url: str) -> VoiceResponse:
         say(vr, text)
+        if settings.agent.users:  # fork both legs to the agent console's live transcription
+            start = Start()
+            stream = start.stream(url=_stream_url(tw.public_base_url, base_url), track="both_tracks")
+            stream.parameter(name="token", value=stream_token(tw.auth_token.get_secret_value(),
+                                                              str(params.get("CallSid", ""))))
+            stream.parameter(name="mode", value="agent")
+            stream.parameter(name="caller", value=str(params.get("From", ""))[:32])
+            vr.append(start)
         vr.dial(tw.agent_number, action=DIAL_STATUS_PATH, method="POST", timeout=tw.dial_timeout_s)
         return vr
 
@@ -127,7 +141,7 @@ def phone_router(state: dict[str, Any], settings: Settings,
         return params
 
     # --- dialogue -------------------------------------------------------------------------------
-    async def ask(session_id: str | None, text: str) -> Response:
+    async def ask(session_id: str | None, text: str, params: dict[str, str], base_url: str) -> Response:
         engine: DialogueEngine | None = state.get("engine") if state.get("ready") else None
         if engine is None:
             log.warning("phone turn while the service is not ready")
@@ -141,7 +155,7 @@ def phone_router(state: dict[str, Any], settings: Settings,
         log.info("phone turn", extra={"fields": {"intent": reply.intent, "abstained": reply.abstained}})
         vr = VoiceResponse()
         if reply.handoff and reply.handoff.get("office_open") and tw.agent_number:
-            return _twiml(dial_agent(vr, PROMPTS["connecting"]))
+            return _twiml(dial_agent(vr, PROMPTS["connecting"], params, base_url))
         if reply.intent == "bye":
             say(vr, reply.text)
             vr.hangup()
@@ -157,7 +171,8 @@ def phone_router(state: dict[str, Any], settings: Settings,
         try:
             open_now = hours.is_open(now())
             if open_now and tw.agent_number:
-                return _twiml(dial_agent(VoiceResponse(), PROMPTS["greeting_dial"]))
+                return _twiml(dial_agent(VoiceResponse(), PROMPTS["greeting_dial"], params,
+                                         str(request.base_url)))
             if tw.voice_mode == "stream" and not open_now:  # our own STT/TTS: channels/media_stream.py
                 connect = Connect()
                 stream = connect.stream(url=_stream_url(tw.public_base_url, str(request.base_url)))
@@ -196,11 +211,11 @@ def phone_router(state: dict[str, Any], settings: Settings,
                 if key == "1":
                     return _twiml(listen(VoiceResponse(), PROMPTS["menu_question"]))
                 if key in MENU_MESSAGES:
-                    return await ask(session_id, MENU_MESSAGES[key])
+                    return await ask(session_id, MENU_MESSAGES[key], params, str(request.base_url))
                 return _twiml(listen(VoiceResponse(), PROMPTS["menu_unknown"]))
             if speech:
                 log.info("speech", extra={"fields": {"confidence": _confidence(params.get("Confidence"))}})
-                return await ask(session_id, speech)
+                return await ask(session_id, speech, params, str(request.base_url))
             silences = max(1, _int(request.query_params.get("silence")))
             vr = VoiceResponse()
             if silences > MAX_REPROMPTS:

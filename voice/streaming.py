@@ -8,7 +8,8 @@ How ``LocalAgreementSTT`` works:
   commit point (the end of the last ``final``). An :class:`~voice.audio.EnergyVAD` runs on the same
   audio; while it has not heard speech only a short pre-roll is kept and nothing is transcribed, so
   silence never produces events (nor hallucinations).
-* Every ``step_s`` seconds of new speech audio the whole buffer is re-transcribed. The longest common
+* Every ``step_s`` seconds of new speech audio (``first_step_s`` for the first look at a phrase) the
+  whole buffer is re-transcribed. The longest common
   word prefix of the last two hypotheses, beyond the words already committed, is committed. The running
   line (committed words + the newest hypothesis' uncommitted tail) is emitted as a ``partial`` when it
   changes. Committed words are never taken back.
@@ -21,7 +22,9 @@ How ``LocalAgreementSTT`` works:
 * Bounded latency: processing time is measured against the audio it covered; when transcription is
   slower than real time the step grows (up to ``max_step_s``), and shrinks back when it is fast again.
   A ``feed`` call transcribes at most once for the step, however much audio it brings, and the buffer
-  never holds more than ``max_buffer_s`` — there is no backlog.
+  never holds more than ``max_buffer_s`` — there is no backlog. Each new phrase (speech after the VAD
+  heard a pause) starts again at the base step: nothing is pending then, and the first partial of a
+  phrase is what an agent waits for.
 
 Timestamps are seconds from the first sample fed since construction / :meth:`reset`.
 """
@@ -106,9 +109,15 @@ class LocalAgreementSTT:
 
     def __init__(self, stt: STT, *, speaker: str = "caller", step_s: float = 1.0, max_step_s: float = 3.0,
                  max_buffer_s: float = 15.0, preroll_s: float = 0.3, vad_threshold_db: float = -45.0,
-                 end_silence_ms: int = 700, clock: Callable[[], float] = time.perf_counter) -> None:
+                 end_silence_ms: int = 700, clock: Callable[[], float] = time.perf_counter,
+                 first_step_s: float | None = None) -> None:
         if not 0 < step_s <= max_step_s < max_buffer_s or preroll_s < 0:
             raise ValueError("need 0 < step_s <= max_step_s < max_buffer_s and preroll_s >= 0")
+        if first_step_s is not None and not 0 < first_step_s <= max_step_s:
+            raise ValueError("need 0 < first_step_s <= max_step_s")
+        # speech heard before the first transcription of a phrase (default: the step); shorter = earlier
+        # first partial at the price of one more transcription per phrase
+        self.first_step_s = first_step_s if first_step_s is not None else step_s
         self.stt = stt
         self.speaker = speaker
         self.base_step_s = step_s
@@ -159,6 +168,8 @@ class LocalAgreementSTT:
                 if ev.kind == "start" and not self._active:
                     self._active = True
                     self._speech_start = ev.time_s
+                    # nothing is pending after a pause: the first partial of a phrase comes at the base step
+                    self.step_s = self.base_step_s
                     self._since_step = max(0, self._total - round(ev.time_s * STT_RATE))
                 elif ev.kind == "end" and self._active:
                     events += self._finish(ev.time_s)
@@ -167,7 +178,8 @@ class LocalAgreementSTT:
                 events += self._finish(None)
             if not self._active and self._buf_len > 2 * self._preroll:
                 self._trim_to(self._total - self._preroll)
-        if self._active and self._since_step >= self.step_s * STT_RATE:
+        step = self.first_step_s if self._prev is None else self.step_s
+        if self._active and self._since_step >= step * STT_RATE:
             events += self._step()
         return events
 

@@ -170,7 +170,8 @@ class WhisperSTT:
 
     def __init__(self, model: str = "base", *, device: str = "cpu", compute_type: str = "int8",
                  cpu_threads: int = 2, beam_size: int = 5, language: str = "ko", initial_prompt: str = "",
-                 vad_filter: bool = True, cache_dir: Path | None = None) -> None:
+                 vad_filter: bool = True, cache_dir: Path | None = None,
+                 temperature: float | Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)) -> None:
         cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         if model == "base":
             source = str(packaged_base_model_dir(cache))
@@ -192,6 +193,10 @@ class WhisperSTT:
         self.language = language
         self.initial_prompt = initial_prompt
         self.vad_filter = vad_filter
+        # faster-whisper's fallback: re-decode at higher temperatures when the text looks degenerate.
+        # Live transcription passes 0.0 only: a phrase cut mid-word would otherwise cost several decodes
+        # (seconds) for a partial that is replaced a step later anyway.
+        self.temperature = temperature
 
     def transcribe(self, audio: npt.NDArray[Any], sample_rate: int = STT_RATE) -> Transcript:
         t0 = time.perf_counter()
@@ -202,7 +207,8 @@ class WhisperSTT:
         try:
             raw, _info = self._model.transcribe(
                 x, language=self.language, beam_size=self.beam_size, vad_filter=self.vad_filter,
-                condition_on_previous_text=False, initial_prompt=self.initial_prompt or None)
+                condition_on_previous_text=False, initial_prompt=self.initial_prompt or None,
+                temperature=list(self.temperature) if isinstance(self.temperature, Sequence) else self.temperature)
             segments = tuple(Segment(min(float(s.start), duration), min(float(s.end), duration),
                                      strip_punctuation(s.text))
                              for s in raw if s.text.strip() and not is_hallucination(s.text))

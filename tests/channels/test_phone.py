@@ -24,8 +24,9 @@ from assistant.dialogue.engine import DialogueEngine, Reply
 from assistant.dialogue.intents import RuleEmbeddingClassifier
 from assistant.hours import SEOUL
 from assistant.sessions import InMemorySessionStore
-from assistant.settings import Settings, TwilioSettings
+from assistant.settings import AgentSettings, Settings, TwilioSettings
 from assistant.storage import Database
+from channels.net import stream_token
 from channels.phone import PROMPTS, phone_router
 from tests.assistant.test_dialogue import ScriptedAnswerer
 from voice.speech_text import to_speech
@@ -156,6 +157,40 @@ def test_office_hours_dial_the_agent_line_with_the_bot_as_fallback(db: Database)
         assert "상담원이 모두 통화 중" in spoken(busy)[0]
     done = twiml(post(client, "/twilio/dial-status", {**CALL, "DialCallStatus": "completed"}))
     assert [c.tag for c in done] == ["Hangup"]
+
+
+def console_client(db: Database, now: dt.datetime) -> TestClient:
+    """Like make_client, with agent-console accounts configured (the call is forked to the console)."""
+    engine = DialogueEngine(ScriptedAnswerer(), RuleEmbeddingClassifier(None), InMemorySessionStore(), db,
+                            clock=lambda: now, router=TableRouter(), complaints=ComplaintStore(db))
+    settings = Settings(twilio=TwilioSettings(auth_token=SecretStr(TOKEN), agent_number=AGENT, public_base_url=BASE),
+                        agent=AgentSettings(users={"kim": "pbkdf2_sha256$1000$00$00"}))
+    app = FastAPI()
+    app.include_router(phone_router({"engine": engine, "ready": True}, settings, clock=lambda: now))
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def assert_forked(root: ET.Element) -> None:
+    """<Start><Stream track="both_tracks"> to the media socket, with token, mode=agent and caller, before <Dial>."""
+    tags = [c.tag for c in root]
+    assert tags.index("Start") < tags.index("Dial")
+    stream = root.find("Start/Stream")
+    assert stream is not None
+    assert stream.get("url") == "wss://voice.namyangju.example/twilio/media"
+    assert stream.get("track") == "both_tracks"
+    params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    assert params == {"token": stream_token(TOKEN, CALL["CallSid"]), "mode": "agent", "caller": CALL["From"]}
+
+
+def test_office_hours_fork_the_call_to_the_agent_console(db: Database) -> None:
+    client = console_client(db, OPEN)
+    root = twiml(post(client, "/twilio/voice", CALL))
+    assert [c.tag for c in root] == ["Say", "Start", "Dial"]
+    assert_forked(root)
+    dial = root.find("Dial")
+    assert dial is not None and dial.text == AGENT
+    # a hand-off asked for with 0 is forked too
+    assert_forked(twiml(post(client, "/twilio/gather", {**CALL, "Digits": "0"})))
 
 
 def test_office_hours_without_an_agent_line_the_bot_answers(db: Database) -> None:

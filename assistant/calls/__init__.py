@@ -1,0 +1,1 @@
+"""Live calls for the agent console: fan-out hub, call registry, transcription, assist, transcripts."""
