@@ -5,22 +5,29 @@
 - ``[이메일]``: e-mail addresses.
 - ``[주민번호]``: resident registration numbers ``900101-1234567``, ``9001011234567``,
   ``900101 1234567``, ``900101-1******`` (also 외국인등록번호). The date part must be a real date
-  (the 7th digit gives the century); no checksum is used, since post-2020 numbers have none.
+  (the 7th digit gives the century); no checksum is used, since post-2020 numbers have none. Thirteen
+  bare digits next to a bank word (and no 주민/외국인 word) are left to the account rule.
 - ``[카드번호]``: 4x4 digits separated by ``-`` or spaces, or 16 digits passing the Luhn check.
 - ``[전화번호]``: mobile, landline, 070, 050x and 080 numbers with ``-``, ``.``, a space or nothing
-  between the groups; ``+82``/``0082`` forms; ``(031)590-1234`` and ``031)590-1234``; and a bare
-  ``590-1234`` right after 전화/연락처/휴대폰/☎/Tel.
+  between the groups; ``+82``/``0082`` forms; ``(031)590-1234`` and ``031)590-1234``; a bare
+  ``590-1234`` right after 전화/연락처/휴대폰/☎/Tel; and numbers read out in Sino-Korean digits, as a
+  call transcript writes them (``공일공 일이삼사 오육칠팔``, ``영일영에 …``).
 - ``[계좌번호]``: 10-16 digits in 3+ hyphenated groups anywhere, or 10-16 digits (hyphens or spaces)
   within a few characters of 계좌/은행/통장/입금/이체/송금/환불 or a bank name.
 - ``[주소]``: road-name addresses (``별내3로 308``, ``다산중앙로123번길 20``), lot numbers
   (``금곡동 123-45번지``, ``장현리 산12-3``) and flats (``101동 1203호``, ``OO빌라 201호``). The
   place name before them (시/읍/면/동/리) is kept, since routing a complaint needs it.
 
+Full-width digits and punctuation (``０１０－１２３４``) are folded to ASCII first, so the output
+of a text that had them carries ASCII forms.
+
 Left alone on purpose: dates (``2026. 1. 6.``, ``2026-11-22``), money and counts (``1,471,858천원``,
 ``1,062개소``), receipt numbers (``NYJ-20261122-0001``), bus routes (``1-4``, ``8002``, ``M2316``),
 times, percentages, and business numbers such as ``1588-1234`` (unless written right after
-전화/연락처). Digits glued to Latin letters, or joined to them by ``-``/``.``, are identifiers and
-never personal data; a number followed by a unit (명, 개소, 년, 번 ...) is not a building number.
+전화/연락처): they are never a person's own line. Every landline-shaped number is masked, a city
+office's published one included, since nothing in the number tells it from a citizen's home phone.
+Digits glued to Latin letters, or joined to them by ``-``/``.``, are identifiers and never personal
+data; a number followed by a unit (명, 개소, 년, 번 ...) is not a building number.
 Names are not detected (no dictionary of Korean names is shipped). The rules are plain regular
 expressions (no model, no dependency) and ``mask_pii`` is idempotent.
 
@@ -58,15 +65,20 @@ ADDRESS_TOKEN = "[주소]"
 # (so NYJ-20261122-0001, M2316, v1.2.3 and 2026.11.22 are never split into "numbers").
 _S = r"(?<![0-9A-Za-z])(?<![0-9A-Za-z][-.])"
 _E = r"(?![0-9A-Za-z])(?![-.][0-9A-Za-z])"
-_SEP = r"(?:[ \t]?[-.–][ \t]?|[ \t])"  # one separator between digit groups
+_DASH = "\\-\u2010-\u2015\u2212\ufe63"  # hyphen, Unicode hyphens/dashes, minus sign, small hyphen
+_SEP = r"(?:[ \t]?[." + _DASH + r"][ \t]?|[ \t])"  # one separator between digit groups
+
+# Full-width ASCII forms (U+FF01-FF5E) and the ideographic space, folded to ASCII before matching.
+_FULLWIDTH = re.compile("[\uff01-\uff5e\u3000]")
+_FOLD = {c: (c - 0xFEE0 if c != 0x3000 else 0x20) for c in [*range(0xFF01, 0xFF5F), 0x3000]}
 
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}(?![A-Za-z0-9])")
 
-_RRN = re.compile(_S + r"(?P<yy>\d{2})(?P<mm>\d{2})(?P<dd>\d{2})(?:[ \t]?[-–][ \t]?|[ \t])?"
+_RRN = re.compile(_S + r"(?P<yy>\d{2})(?P<mm>\d{2})(?P<dd>\d{2})(?:[ \t]?[" + _DASH + r"][ \t]?|[ \t])?"
                   r"(?P<g>\d)(?:\d{6}|[*xX●○]{6})" + _E)
 
-_CARD_GROUPED = re.compile(_S + r"\d{4}(?P<sep>[ \t]?[-–][ \t]?|[ \t])[\d*]{4}(?P=sep)[\d*]{4}(?P=sep)\d{4}" + _E)
+_CARD_GROUPED = re.compile(_S + r"\d{4}(?P<sep>[ \t]?[" + _DASH + r"][ \t]?|[ \t])[\d*]{4}(?P=sep)[\d*]{4}(?P=sep)\d{4}" + _E)
 _CARD_PLAIN = re.compile(_S + r"\d{16}" + _E)
 
 _AREA = r"(?:1[016789]|2|[3-6][1-5]|70|80|50[2-8]?)"  # Korean area/mobile codes without the trunk 0
@@ -80,6 +92,19 @@ _PHONE_CONTEXT = re.compile(
     r"(?P<kw>전화(?:번호)?|연락처|휴대(?:폰|전화)|핸드폰|폰\s?번호|☎|[Tt][Ee][Ll]\.?)(?P<gap>\s*[:：)]?\s*(?:은|는|이|가)?\s*)"
     + _S + r"\d{3,4}" + _SEP + r"\d{4}" + _E
 )
+
+# Phone numbers read out in Sino-Korean digits (공/영 = 0, 일 = 1, ... 구 = 9), as transcripts of calls
+# write them: a trunk zero, an area/mobile code, then 3-4 and 4 digits, with spaces, hyphens or a
+# spoken "에" between the groups. The end must not run into more digit syllables (a particle such as
+# 이에요/이고 may follow).
+_KD = "[공영일이삼사오육륙칠팔구]"
+_KSEP = r"[ \t]*(?:[-.,][ \t]*|에[ \t]*|의[ \t]*)?"
+_SPOKEN_PHONE = re.compile(
+    r"(?<![가-힣])[공영](?:일[공영일육칠팔구]|이|[삼사오육][일이삼사오]|칠[공영]|[공영]오[공영]?[이삼사오육칠팔]?)"
+    + _KSEP + _KD + "{3,4}" + _KSEP + _KD + "{4}"
+    r"(?:(?!" + _KD + r")|(?=이(?:에요|예요|고|며|야|다|라|구요|니|요|면|에)))"
+)
+_RRN_CONTEXT = re.compile(r"주민|외국인|등록번호|생년월일")
 
 _BANK_CONTEXT = re.compile(
     r"계좌|은행|통장|입금|이체|송금|환불|예금주|신한|농협|카카오뱅크|케이뱅크|토스뱅크|새마을금고|우체국|"
@@ -119,7 +144,7 @@ _AFTER_NUMBER = (
     r"인근|까지|부터|건너|맞은편|입구|사거리|삼거리|방향|일원"
 )
 _NUM_END = (
-    r"(?![0-9])(?!-\d)(?![.:,][ \t]?\d)(?![%％])(?:(?![가-힣])|(?=" + _AFTER_NUMBER + r"))"
+    r"(?![0-9])(?!-\d)(?![.:][ \t]?\d)(?!,\d)(?![%％])(?:(?![가-힣])|(?=" + _AFTER_NUMBER + r"))"
     r"(?![ \t](?:(?:개|명|원|억|만|천|년|월|일|시|분|초|번|건|회|대|곳|차|층|배|주|장|권|점|살|세)(?![가-힣])"
     r"|개소|개월|시간|호선|노선|버스|퍼센트|세대|가구|[%％]|km|㎞|㎡))"
 )
@@ -150,7 +175,13 @@ def _valid_rrn_date(yy: str, mm: str, dd: str, gender: str) -> bool:
 
 
 def _rrn(m: re.Match[str]) -> str:
-    return RRN_TOKEN if _valid_rrn_date(m["yy"], m["mm"], m["dd"], m["g"]) else m[0]
+    if not _valid_rrn_date(m["yy"], m["mm"], m["dd"], m["g"]):
+        return m[0]
+    if m[0].isdigit():  # 13 bare digits: an account number when a bank word is near and no RRN word
+        around = m.string[max(0, m.start() - _CONTEXT_BEFORE):m.end() + _CONTEXT_AFTER]
+        if _BANK_CONTEXT.search(around) and not _RRN_CONTEXT.search(around):
+            return m[0]
+    return RRN_TOKEN
 
 
 def _luhn(digits: str) -> bool:
@@ -200,17 +231,25 @@ def _lot(m: re.Match[str]) -> str:
     return stem + " " + ADDRESS_TOKEN
 
 
-def mask_pii(text: str) -> str:
-    """``text`` with personal data replaced by fixed tokens (see the module docstring)."""
+def mask_pii(text: str, *, keep_addresses: bool = False) -> str:
+    """``text`` with personal data replaced by fixed tokens (see the module docstring).
+
+    ``keep_addresses=True`` masks everything but street addresses: for the location of a problem
+    that is published on purpose (the public Open311 feed of requests filed through Open311)."""
     if not text:
         return text
+    if _FULLWIDTH.search(text):
+        text = text.translate(_FOLD)
     text = _EMAIL.sub(EMAIL_TOKEN, text)
     text = _RRN.sub(_rrn, text)
     text = _CARD_GROUPED.sub(CARD_TOKEN, text)
     text = _CARD_PLAIN.sub(_card_plain, text)
     text = _PHONE.sub(PHONE_TOKEN, text)
     text = _PHONE_CONTEXT.sub(lambda m: m["kw"] + m["gap"] + PHONE_TOKEN, text)
+    text = _SPOKEN_PHONE.sub(PHONE_TOKEN, text)
     text = _mask_accounts(text)
+    if keep_addresses:
+        return text
     text = _FLAT_UNIT.sub(ADDRESS_TOKEN, text)
     text = _FLAT_NAMED.sub(lambda m: m["name"] + " " + ADDRESS_TOKEN, text)
     text = _ROAD.sub(_road, text)

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from assistant.calls.build import call_service_from
 from assistant.dialogue.engine import DialogueEngine, Reply
 from assistant.errors import AssistantError
 from assistant.factory import build_services
@@ -33,8 +34,11 @@ from assistant.logs import configure_logging, request_id_var, session_id_var
 from assistant.media import MAX_BYTES as MAX_UPLOAD_BYTES
 from assistant.media import MediaError
 from assistant.settings import Settings, get_settings
+from knowledge.answer import neutralise
 
 from .admin import admin_router
+from .agent_console import agent_console_router
+from .api_schema import errors
 from .media_stream import media_stream_router
 from .metrics import Metrics
 from .net import client_address
@@ -80,10 +84,12 @@ class FeedbackRequest(BaseModel):
 
 
 def to_response(r: Reply) -> ChatResponse:
+    # last line of the prompt-injection defence: no markdown image, HTML or foreign link ever leaves
     return ChatResponse(
-        session_id=r.session_id, message_id=r.message_id, reply=r.text, intent=r.intent,
+        session_id=r.session_id, message_id=r.message_id, reply=neutralise(r.text), intent=r.intent,
         abstained=r.abstained,
-        citations=[CitationOut(document=c.document, section=c.section, text=c.text) for c in r.citations],
+        citations=[CitationOut(document=c.document, section=c.section, text=neutralise(c.text))
+                   for c in r.citations],
         quick_replies=list(r.quick_replies), complaint=r.complaint, handoff=r.handoff)
 
 
@@ -106,11 +112,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         t0 = time.perf_counter()
         services = await run_in_threadpool(build_services, settings)
         state.update(services)
+        state["calls"] = await run_in_threadpool(call_service_from, settings, state)  # agent console back end
         await run_in_threadpool(services["engine"].answer, "준비", None)  # warm tokenizer + embedder
         state["ready"] = True
         log.info("ready in %.1fs", time.perf_counter() - t0)
         yield
         state["ready"] = False
+        await state["calls"].close()
 
     app = FastAPI(title="남양주시 AI 민원 안내", version="0.2.0", lifespan=lifespan,
                   description="시 업무계획 안내(출처 포함), 생활불편 민원, 상담원 연결을 돕는 대화형 서비스")
@@ -139,8 +147,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 allowed, retry = await run_in_threadpool(state["limiter"].hit, client_key(request))
                 if not allowed:
                     metrics.rate_limited.inc()
-                    response = _error(429, "rate_limited", "요청이 많아 잠시 후 다시 시도해 주세요.",
-                                      {"Retry-After": str(max(1, int(retry + 0.999)))})
+                    wait = {"Retry-After": str(max(1, int(retry + 0.999)))}
+                    busy = "요청이 많아 잠시 후 다시 시도해 주세요."
+                    response = (open311_error("xml" if path.endswith(".xml") else "json", 429, busy, wait)
+                                if path.startswith("/open311/v2/") else _error(429, "rate_limited", busy, wait))
                 else:
                     response = await call_next(request)
             else:
@@ -189,7 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "모델·세션 저장소·DB 중 준비 안 됨"}})
     async def readyz() -> JSONResponse:
         checks = {"models": bool(state.get("ready"))}
         if state.get("ready"):
@@ -198,7 +208,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ok = all(checks.values())
         return JSONResponse(status_code=200 if ok else 503, content={"ready": ok, "checks": checks})
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], response_class=Response,
+             responses={200: {"description": "Prometheus", "content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def prometheus() -> Response:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
@@ -219,12 +230,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                 "citations": len(reply.citations)}})
         return reply
 
-    @app.post("/api/chat", response_model=ChatResponse, tags=["chat"])
+    @app.post("/api/chat", response_model=ChatResponse, tags=["chat"], responses=errors(400, 413, 422, 429, 503))
     async def chat(req: ChatRequest) -> ChatResponse:
         return to_response(await run_turn(req))
 
     @app.post("/api/chat/stream", tags=["chat"],
-              responses={200: {"content": {"text/event-stream": {}}}})
+              responses={200: {"content": {"text/event-stream": {}}}, **errors(400, 413, 422, 429, 503)})
     async def chat_stream(req: ChatRequest) -> StreamingResponse:
         reply = await run_turn(req)
         body = to_response(reply).model_dump()
@@ -232,14 +243,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async def events() -> AsyncIterator[bytes]:
             yield _sse("meta", {"session_id": reply.session_id, "message_id": reply.message_id,
                                 "intent": reply.intent})
-            for piece in _pieces(reply.text):
+            for piece in _pieces(body["reply"]):
                 yield _sse("delta", {"text": piece})
             yield _sse("done", body)
 
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    @app.post("/api/uploads", status_code=201, tags=["chat"])
+    @app.post("/api/uploads", status_code=201, tags=["chat"], responses=errors(400, 413, 415, 429, 503),
+              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                  "type": "object", "required": ["file"],
+                  "properties": {"file": {"type": "string", "format": "binary"}}}}}}})
     async def upload(request: Request) -> JSONResponse:
         """A photo for a complaint (multipart field ``file``): ≤ 5 MB, JPG/PNG/GIF/WEBP by content."""
         if not state.get("ready"):
@@ -258,7 +272,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return _error(exc.status, "bad_upload", str(exc))
         return JSONResponse(status_code=201, content={"media_id": media_id})
 
-    @app.post("/api/feedback", status_code=201, tags=["chat"])
+    @app.post("/api/feedback", status_code=201, tags=["chat"], responses=errors(400, 413, 422, 429, 503))
     async def feedback(req: FeedbackRequest) -> dict[str, bool]:
         if not state.get("ready"):
             raise AssistantError("not ready")
@@ -268,7 +282,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.feedback.labels(req.rating).inc()
         return {"stored": stored}
 
-    @app.get("/admin/feedback.csv", tags=["admin"])
+    @app.get("/admin/feedback.csv", tags=["admin"], response_class=Response, responses={
+        200: {"description": "CSV (UTF-8 BOM, 개인정보 가림)", "content": {"text/csv": {"schema": {"type": "string"}}}},
+        **errors(401, 403)})
     async def feedback_csv(request: Request) -> Response:
         token = settings.admin.token.get_secret_value()
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
@@ -285,6 +301,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_router(state, settings))
     app.include_router(phone_router(state, settings))
     app.include_router(media_stream_router(state, settings))
+    app.include_router(agent_console_router(state, settings))
 
     # --- pages --------------------------------------------------------------------------------
     @app.get("/", include_in_schema=False)

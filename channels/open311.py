@@ -16,7 +16,8 @@ Decisions worth knowing:
   so the answer carries ``service_request_id``; ``tokens/{id}`` resolves a token equal to the id.
 - The public feed never shows phone, e-mail or name; descriptions and status notes go through
   ``mask_pii``, and so do addresses of complaints that did not come in through Open311 (a chat or
-  phone address may be a citizen's home).
+  phone address may be a citizen's home); an Open311 ``address_string`` keeps its street address but
+  loses any other personal data typed into it (phone, 주민번호, account).
 - A backend that is down or not ready answers 503 with the spec body (the spec's "400 general
   service error" would tell clients not to retry); nothing here answers 500.
 """
@@ -47,6 +48,8 @@ from assistant.errors import AssistantError
 from assistant.hours import SEOUL
 from assistant.pii import mask_pii
 from assistant.settings import Settings
+
+from .api_schema import errors
 
 log = logging.getLogger("channels.open311")
 
@@ -99,6 +102,42 @@ _EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']+\.[^@\s<>\"']{2,}$")
 _PHONE = re.compile(r"^[0-9+\-(). ]{2,32}$")
 _ADDRESS_ID_IN_TEXT = re.compile(r"\s*\(" + MSG["address_id"] + r" ([A-Za-z0-9_-]{1,64})\)$")
 _ATTRIBUTE = re.compile(r"^attribute\[([^\[\]]{1,64})\](\[\])?$")
+
+
+# --- OpenAPI declarations: what the routes really answer (checked by tests/security/test_fuzz_openapi.py) --
+_ERRORS_SCHEMA = {"type": "array", "items": {"type": "object", "required": ["code", "description"], "properties": {
+    "code": {"type": "integer"}, "description": {"type": "string"}}}}
+_ERROR_TEXT = {400: "잘못된 요청", 403: "api_key 없음/틀림 또는 접수 기능 꺼짐", 404: "없는 서비스·요청·형식·관할",
+               413: "본문이 너무 큼", 429: "요청이 너무 많음", 503: "일시 장애 (Retry-After 초 후 다시)"}
+
+
+def _declared(ok: dict[str, Any], *codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for an Open311 route: JSON or XML bodies, errors in the spec's ``errors`` shape."""
+    out: dict[int | str, dict[str, Any]] = {
+        200: {"description": "성공 (.json 또는 .xml)",
+              "content": {"application/json": {"schema": ok}, "text/xml": {"schema": {"type": "string"}}}},
+        **errors(422)}
+    for code in codes:
+        out[code] = {"description": _ERROR_TEXT[code], "content": {
+            "application/json": {"schema": _ERRORS_SCHEMA}, "text/xml": {"schema": {"type": "string"}}}}
+        if code in (429, 503):
+            out[code]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+    return out
+
+
+_LIST = {"type": "array", "items": {"type": "object"}}
+_QUERY = {"name": "jurisdiction_id", "in": "query", "required": False, "schema": {"type": "string"}}
+_FEED_QUERY = [_QUERY] + [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+                          for name in ("service_request_id", "service_code", "start_date", "end_date", "status")]
+_POST_FIELDS = {
+    "api_key": {"type": "string"}, "jurisdiction_id": {"type": "string"}, "service_code": {"type": "string"},
+    "lat": {"type": "number"}, "long": {"type": "number"}, "address_string": {"type": "string"},
+    "address_id": {"type": "string"}, "email": {"type": "string"}, "device_id": {"type": "string"},
+    "account_id": {"type": "string"}, "first_name": {"type": "string"}, "last_name": {"type": "string"},
+    "phone": {"type": "string"}, "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
+    "media_url": {"type": "string"}, "attribute[HAZARD]": {"type": "string", "enum": ["yes", "no"]}}
+_POST_BODY = {"requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+    "type": "object", "required": ["api_key", "service_code"], "properties": _POST_FIELDS}}}}}
 
 
 class Open311Error(Exception):
@@ -354,8 +393,9 @@ def request_view(c: Mapping[str, Any], catalogue: Catalogue) -> dict[str, Any]:
     found = _ADDRESS_ID_IN_TEXT.search(address)
     if found:
         address_id, address = found.group(1), address[:found.start()]
-    if c.get("channel") != "open311":
-        address = mask_pii(address)
+    # a location sent through Open311 is published as given (minus numbers that are personal data);
+    # a chat or phone address may be a citizen's home, so it is masked whole
+    address = mask_pii(address, keep_addresses=c.get("channel") == "open311")
     return {
         "service_request_id": c["id"],
         "status": "closed" if closed else "open",
@@ -415,14 +455,16 @@ def open311_router(state: dict[str, Any], settings: Settings) -> APIRouter:
             return error_response(fmt, 400, "general service error: the request could not be processed")
 
     # --- services ---------------------------------------------------------------------------------
-    @router.get("/services.{fmt}")
+    @router.get("/services.{fmt}", responses=_declared(_LIST, 400, 404),
+                openapi_extra={"parameters": [_QUERY]})
     async def list_services(request: Request, fmt: str) -> Response:
         async def work(f: str) -> Response:
             check_jurisdiction(request.query_params.get("jurisdiction_id", ""))
             return render(f, "services", [s.listing() for s in catalogue().services])
         return await guarded(fmt, work)
 
-    @router.get("/services/{service_code}.{fmt}")
+    @router.get("/services/{service_code}.{fmt}", responses=_declared({"type": "object"}, 400, 404),
+                openapi_extra={"parameters": [_QUERY]})
     async def service_definition(request: Request, service_code: str, fmt: str) -> Response:
         async def work(f: str) -> Response:
             check_jurisdiction(request.query_params.get("jurisdiction_id", ""))
@@ -433,7 +475,8 @@ def open311_router(state: dict[str, Any], settings: Settings) -> APIRouter:
         return await guarded(fmt, work)
 
     # --- requests ---------------------------------------------------------------------------------
-    @router.post("/requests.{fmt}")
+    @router.post("/requests.{fmt}", responses=_declared(_LIST, 400, 403, 404, 413, 429, 503),
+                 openapi_extra=_POST_BODY)
     async def create_request(request: Request, fmt: str) -> Response:
         async def work(f: str) -> Response:
             fields = await read_form(request, limit)
@@ -523,7 +566,8 @@ def open311_router(state: dict[str, Any], settings: Settings) -> APIRouter:
             phone=phone, name=_person_name(_first(fields, "first_name"), _first(fields, "last_name")),
             email=email, media_url=media_url, channel="open311", service_code=code)
 
-    @router.get("/requests.{fmt}")
+    @router.get("/requests.{fmt}", responses=_declared(_LIST, 400, 404, 503),
+                openapi_extra={"parameters": _FEED_QUERY})
     async def list_requests(request: Request, fmt: str) -> Response:
         async def work(f: str) -> Response:
             q = request.query_params
@@ -591,7 +635,8 @@ def open311_router(state: dict[str, Any], settings: Settings) -> APIRouter:
         ordered = sorted(found.values(), key=lambda c: c["created_at"], reverse=True)
         return ordered[:MAX_RESULTS]
 
-    @router.get("/requests/{service_request_id}.{fmt}")
+    @router.get("/requests/{service_request_id}.{fmt}", responses=_declared(_LIST, 400, 404, 503),
+                openapi_extra={"parameters": [_QUERY]})
     async def get_request(request: Request, service_request_id: str, fmt: str) -> Response:
         async def work(f: str) -> Response:
             check_jurisdiction(request.query_params.get("jurisdiction_id", ""))
@@ -601,7 +646,8 @@ def open311_router(state: dict[str, Any], settings: Settings) -> APIRouter:
             return render(f, "service_requests", [request_view(rows[0], catalogue())])
         return await guarded(fmt, work)
 
-    @router.get("/tokens/{token}.{fmt}")
+    @router.get("/tokens/{token}.{fmt}", responses=_declared(_LIST, 400, 404, 503),
+                openapi_extra={"parameters": [_QUERY]})
     async def get_token(request: Request, token: str, fmt: str) -> Response:
         async def work(f: str) -> Response:
             check_jurisdiction(request.query_params.get("jurisdiction_id", ""))

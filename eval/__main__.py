@@ -1,4 +1,5 @@
-"""``python -m eval qa --dataset F.jsonl [--json]`` (see eval.qa); also korquad, intents, routing, stt."""
+"""``python -m eval qa --dataset F.jsonl [--json]`` (see eval.qa); also korquad, intents, routing, stt,
+injection."""
 
 from __future__ import annotations
 
@@ -26,7 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     st = sub.add_parser("stt", help="speech-to-text: CER (spaces removed) and real-time factor")
     st.add_argument("--manifest", required=True, help='JSONL of {"audio": path, "text": reference}')
     st.add_argument("--json", action="store_true")
+    inj = sub.add_parser("injection", help="prompt-injection / jailbreak probes: engine and /api/chat pass rates")
+    inj.add_argument("--probes", default=None, help="probe JSONL (default eval/data/injection_probes.jsonl)")
+    inj.add_argument("--embedder", default=None, help="override ASSISTANT_KNOWLEDGE__EMBEDDER (e.g. hashing)")
+    inj.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    if args.command == "injection":
+        from eval.injection import run as run_injection
+
+        return run_injection(args.probes, as_json=args.json, embedder=args.embedder)
     if args.command == "routing":
         from eval.routing import run as run_routing
 
