@@ -27,6 +27,7 @@ COPY channels ./channels
 COPY corpus ./corpus
 RUN pip install . \
  && useradd --system --home /var/lib/assistant --create-home assistant \
+ && mkdir -p /var/lib/assistant/uploads \
  && chown -R assistant /var/lib/assistant
 
 USER assistant
@@ -37,6 +38,8 @@ RUN python -m assistant index \
 packaged_base_model_dir(Path('/var/lib/assistant/models'))"
 
 EXPOSE 8000
-HEALTHCHECK --interval=15s --timeout=3s --start-period=30s \
+# /readyz: models loaded and, when configured, Redis and PostgreSQL answering (red while they are down,
+# green again by itself). Liveness for an orchestrator is /healthz (docs/load-profile.md).
+HEALTHCHECK --interval=15s --timeout=3s --start-period=60s \
   CMD curl -fsS "http://127.0.0.1:${PORT}/readyz" || exit 1
 CMD ["python", "-m", "assistant", "serve"]

@@ -149,8 +149,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         load_index(settings, embedder_from(settings), build_if_missing=True, progress=True)
     # The HTTP layer is named by import string: assistant/ never imports channels/ (layering),
     # and uvicorn can start several workers from it.
+    # timeout_worker_healthcheck: uvicorn's supervisor kills a worker whose ping thread does not answer
+    # in time (default 5 s); loading the models holds the GIL for seconds on a busy 2-core machine, so
+    # with the default a starting worker was killed and restarted over and over under load.
     uvicorn.run("channels.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=settings.log_level.lower(), access_log=False)
+                log_level=settings.log_level.lower(), access_log=False, timeout_worker_healthcheck=60)
     return 0
 
 

@@ -148,10 +148,13 @@ class RedisSessionStore:
     """Sessions in Redis, shared by every worker: JSON values written with ``SET key value EX ttl``.
 
     ``url`` is a redis-py URL (``redis://host:6379/0``). Every call is bounded by
-    ``socket_timeout_s``; connection failures and timeouts raise ``SessionStoreError``.
+    ``socket_timeout_s`` (one retry, so at most ~2 s when Redis hangs; a refused connection fails at
+    once); connection failures and timeouts raise ``SessionStoreError``, which the channels turn into
+    a Korean "잠시 후 다시" answer. redis-py reconnects by itself when Redis is back. 1 s rather than
+    less: on a busy 2-core machine a 0.25 s timeout was hit under load (seen on the rate limiter).
     """
 
-    def __init__(self, url: str, prefix: str = "nyj:session:", socket_timeout_s: float = 0.5) -> None:
+    def __init__(self, url: str, prefix: str = "nyj:session:", socket_timeout_s: float = 1.0) -> None:
         import redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry

@@ -69,6 +69,10 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
+        elif url.startswith("postgresql") and "connect_timeout" not in url:
+            # a server that is down or unreachable fails fast (-> readiness red, Korean 503) instead of
+            # holding the request; pool_pre_ping replaces connections broken by a restart
+            kwargs["connect_args"] = {"connect_timeout": 3}
         self.engine: Engine = sa.create_engine(url, **kwargs)
         self._lock = threading.Lock()
 

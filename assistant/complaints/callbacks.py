@@ -45,7 +45,7 @@ class CallbackWorker:
                     counts["sms"] += 1
                 except NotifyError as exc:
                     retry = self.retry_in if exc.transient and job["attempts"] < self.max_attempts else None
-                    self.store.finish_job(job["id"], False, str(exc), retry_in=retry)
+                    self.store.finish_job(job["id"], False, str(exc), retry_in=retry, now=now)
                     counts["failed"] += 1
                 continue
             self.store.finish_job(job["id"], True, "상담원 콜백 목록", status="agent")

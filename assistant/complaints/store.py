@@ -21,11 +21,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..errors import AssistantError
 from ..hours import SEOUL, OfficeHours
-from ..storage import Database, metadata
+from ..storage import Database, StorageError, metadata
 from .deadlines import DeadlinePolicy, due_at, due_state
 
 STATUSES = ("접수", "배정", "처리중", "처리완료", "이관", "반려")
@@ -189,6 +189,7 @@ class ComplaintStore:
     duplicate_radius_m: float = 50.0
     duplicate_min_similarity: float = 0.15
     pending_callback_days: int = 5
+    idempotency_window_s: int = 3600  # a retried turn of the same conversation files nothing new
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
@@ -196,15 +197,34 @@ class ComplaintStore:
             with self.db.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            from ..storage import StorageError
-
             raise StorageError(f"database error: {type(exc).__name__}") from exc
 
     # --- intake -------------------------------------------------------------------------------
     def file(self, new: NewComplaint, now: dt.datetime | None = None) -> Filed:
-        """Store a complaint (or link it to the open one it repeats); committed on return."""
+        """Store a complaint (or link it to the open one it repeats); committed on return.
+
+        Idempotent per conversation: the same report (same session, description and place) filed
+        again within ``idempotency_window_s`` returns the complaint already stored, with
+        ``created=False``. That is what a retried turn does when a worker died after the commit but
+        before the citizen saw the receipt. Filings are serialised on PostgreSQL (advisory lock) and
+        retried on a receipt-number collision (SQLite), so concurrent workers never fail each other.
+        """
         now = _utc(now or dt.datetime.now(dt.UTC))
+        for attempt in range(5):
+            try:
+                return self._file_once(new, now)
+            except StorageError as exc:
+                if not isinstance(exc.__cause__, IntegrityError) or attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _file_once(self, new: NewComplaint, now: dt.datetime) -> Filed:
         with self._tx() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(724312)"))
+            same = self._find_same_report(conn, new, now)
+            if same is not None:
+                return Filed(self._decorate(same), same["duplicate_of"], created=False)
             original = self._find_duplicate(conn, new, now)
             day = now.astimezone(SEOUL).strftime("%Y%m%d")
             prefix = f"NYJ-{day}-"
@@ -238,6 +258,17 @@ class ComplaintStore:
                     complaint_id=cid, kind="pending", status="due", channel="agent", attempts=0, result="",
                     due_at=now + dt.timedelta(days=self.pending_callback_days)))
         return Filed(self.get(cid), original["id"] if original else None)
+
+    def _find_same_report(self, conn: Connection, new: NewComplaint, now: dt.datetime) -> dict[str, Any] | None:
+        """The complaint this very conversation already filed with the same content (a retried turn)."""
+        if not new.session_id or self.idempotency_window_s <= 0:
+            return None
+        since = now - dt.timedelta(seconds=self.idempotency_window_s)
+        row = conn.execute(sa.select(complaints).where(
+            complaints.c.created_at >= since, complaints.c.session_id == new.session_id,
+            complaints.c.description == new.description[:4000], complaints.c.address == new.address[:300],
+        ).order_by(complaints.c.created_at).limit(1)).mappings().first()
+        return dict(row) if row is not None else None
 
     def _find_duplicate(self, conn: Connection, new: NewComplaint, now: dt.datetime) -> dict[str, Any] | None:
         key = normalise_address(new.address)
@@ -382,14 +413,14 @@ class ComplaintStore:
             return [dict(r) for r in rows]
 
     def finish_job(self, job_id: int, ok: bool, result: str = "", retry_in: dt.timedelta | None = None,
-                   status: str | None = None) -> None:
+                   status: str | None = None, now: dt.datetime | None = None) -> None:
         """Close a claimed job: done / failed, back to due after ``retry_in``, or another status
         such as "agent" (waiting in the agents' call-back list)."""
         with self._tx() as conn:
             values: dict[str, Any] = {"status": status or ("done" if ok else "failed"), "result": result[:500]}
             if not ok and retry_in is not None:
                 values = {"status": "due", "result": result[:500],
-                          "due_at": _utc(dt.datetime.now(dt.UTC)) + retry_in}
+                          "due_at": _utc(now or dt.datetime.now(dt.UTC)) + retry_in}
             conn.execute(callback_jobs.update().where(callback_jobs.c.id == job_id).values(**values))
 
     def jobs(self, complaint_id: str | None = None) -> list[dict[str, Any]]:

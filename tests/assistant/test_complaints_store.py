@@ -140,7 +140,7 @@ def test_callback_jobs_are_claimed_once(store: ComplaintStore) -> None:
     claimed += [j["id"] for j in store.claim_due_jobs("sweeper", now=later, limit=10)]
     assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 6
     assert store.claim_due_jobs("late", now=later) == []
-    store.finish_job(claimed[0], ok=False, result="SMS 실패", retry_in=dt.timedelta(hours=1))
+    store.finish_job(claimed[0], ok=False, result="SMS 실패", retry_in=dt.timedelta(hours=1), now=later)
     assert store.claim_due_jobs("retry", now=later + dt.timedelta(hours=2))
 
 
