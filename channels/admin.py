@@ -29,42 +29,35 @@ phone, e-mail) is always masked on the dashboard and in exports, and free text g
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
-import hashlib
-import hmac
 import html
 import io
 import logging
 import re
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from assistant.auth import read_session, sign_session, verify_password
 from assistant.complaints.store import STATUSES, TRANSITIONS, ComplaintStore, Conflict, NotFound
 from assistant.errors import AssistantError
 from assistant.hours import SEOUL
 from assistant.pii import mask_pii
 from assistant.settings import Settings
 
-from .net import client_address
+from .staff_login import MSG_CSRF, StaffLogin
 
 log = logging.getLogger("channels.admin")
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "nyj_admin"
-CSRF_HEADER = "x-csrf-token"
 FAIL_DELAY_S = 0.6  # every failed login waits this long (module attribute so tests can shorten it)
 MAX_FAILURES = 5  # failed logins per client address within LOCKOUT_S before it is refused
 LOCKOUT_S = 600.0
@@ -82,10 +75,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-MSG_BAD_LOGIN = "아이디 또는 비밀번호가 올바르지 않습니다."
-MSG_LOCKED = "로그인 시도가 너무 많습니다. 10분 후 다시 시도해 주세요."
 MSG_LOGIN_REQUIRED = "로그인이 필요합니다."
-MSG_CSRF = "보안 확인에 실패했습니다. 페이지를 새로고침한 뒤 다시 시도해 주세요."
 MSG_UNAVAILABLE = "민원 자료를 불러올 수 없습니다. 잠시 후 다시 시도해 주세요."
 MSG_NOT_FOUND = "해당 접수번호의 민원이 없습니다."
 MSG_BAD_FILTER = "조회 조건이 올바르지 않습니다."
@@ -371,35 +361,12 @@ def admin_router(state: dict[str, Any], settings: Settings) -> APIRouter:
     if not secret and settings.admin.users:
         log.warning("ASSISTANT_ADMIN__SECRET_KEY is empty: staff sessions use a per-process key "
                     "(logins end on restart and do not carry across workers)")
-    failures: dict[str, list[float]] = {}
-    # an unknown user name is checked against a hash of the same cost as a real one (timing)
-    costs = [e.split("$")[1] for e in settings.admin.users.values() if e.count("$") == 3]
-    dummy_hash = f"pbkdf2_sha256${costs[0] if costs else 260000}$00$00"
-    revoked: dict[str, float] = {}  # logged-out tokens -> when they would have expired (this process)
+    auth = StaffLogin(prefix="/admin", cookie=COOKIE, accounts=settings.admin.users, key=key,
+                      session_hours=settings.admin.session_hours, login_html=LOGIN_PAGE, csrf_label=b"csrf:",
+                      trust_forwarded=settings.server.trust_forwarded, secure=_secure,
+                      fail_delay=lambda: FAIL_DELAY_S, log=log, max_failures=MAX_FAILURES, lockout_s=LOCKOUT_S)
+    user_of, csrf_for, csrf_ok = auth.user_of, auth.csrf_for, auth.csrf_ok
     router = APIRouter(include_in_schema=False)
-
-    def client(request: Request) -> str:
-        return client_address(request, settings.server.trust_forwarded)
-
-    def is_https(request: Request) -> bool:
-        if settings.server.trust_forwarded and request.headers.get("x-forwarded-proto", "").lower() == "https":
-            return True
-        return request.url.scheme == "https"
-
-    def user_of(request: Request) -> str | None:
-        token = request.cookies.get(COOKIE, "")
-        if not token or token in revoked:
-            return None
-        user = read_session(token, key)
-        return user if user is not None and user in settings.admin.users else None
-
-    def csrf_for(token: str) -> str:
-        return hmac.new(key, b"csrf:" + token.encode("utf-8"), hashlib.sha256).hexdigest()
-
-    def csrf_ok(request: Request) -> bool:
-        given = request.headers.get(CSRF_HEADER, "")
-        token = request.cookies.get(COOKIE, "")
-        return bool(given and token) and hmac.compare_digest(given.encode(), csrf_for(token).encode())
 
     def store() -> ComplaintStore | None:
         s = state.get("complaints")
@@ -408,72 +375,7 @@ def admin_router(state: dict[str, Any], settings: Settings) -> APIRouter:
     async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await run_in_threadpool(partial(fn, *args, **kwargs))
 
-    def login_page(error: str = "", username: str = "", status: int = 200) -> Response:
-        err = f'<p class="login-error" role="alert">{html.escape(error)}</p>\n' if error else ""
-        return _secure(HTMLResponse(LOGIN_PAGE.format(error=err, username=html.escape(username, quote=True)),
-                                    status_code=status))
-
-    def recent_failures(ip: str, now: float) -> list[float]:
-        kept = [t for t in failures.get(ip, []) if now - t < LOCKOUT_S]
-        if kept:
-            failures[ip] = kept
-        else:
-            failures.pop(ip, None)
-        return kept
-
-    # --- login / logout ---------------------------------------------------------------------
-    @router.get("/admin/login")
-    async def login_form(request: Request) -> Response:
-        if user_of(request):
-            return RedirectResponse("/admin", status_code=303)
-        return login_page()
-
-    @router.post("/admin/login")
-    async def login(request: Request) -> Response:
-        origin = request.headers.get("origin")
-        hosts = {request.headers.get("host", "")}
-        if settings.server.trust_forwarded:
-            hosts.add(request.headers.get("x-forwarded-host", "").split(",")[0].strip())
-        if origin and origin != "null" and urlsplit(origin).netloc not in hosts:
-            return login_page("다른 사이트에서 보낸 로그인 요청은 받을 수 없습니다.", status=403)
-        ip, now = client(request), time.monotonic()
-        if len(failures) > 10_000:
-            failures.clear()  # keep memory bounded under a flood of addresses
-        if len(recent_failures(ip, now)) >= MAX_FAILURES:
-            return login_page(MSG_LOCKED, status=429)
-        form = parse_qs((await request.body())[:4096].decode("utf-8", "replace"), max_num_fields=10)
-        username = (form.get("username") or [""])[0].strip()[:64]
-        password = (form.get("password") or [""])[0][:256]
-        encoded = settings.admin.users.get(username)
-        # a missing user still costs one hash, so response time does not tell which names exist
-        ok = await call(verify_password, password, encoded or dummy_hash) and encoded is not None
-        if not ok:
-            failures.setdefault(ip, []).append(now)
-            log.warning("admin login failed", extra={"fields": {"client": ip}})
-            await asyncio.sleep(FAIL_DELAY_S)
-            return login_page(MSG_BAD_LOGIN, username=username, status=401)
-        failures.pop(ip, None)
-        hours = settings.admin.session_hours
-        response = RedirectResponse("/admin", status_code=303)
-        response.set_cookie(COOKIE, sign_session(username, key, hours), max_age=hours * 3600, path="/admin",
-                            httponly=True, samesite="strict", secure=is_https(request))
-        log.info("admin login", extra={"fields": {"user": username}})
-        return response
-
-    @router.post("/admin/logout")
-    async def logout(request: Request) -> Response:
-        token = request.cookies.get(COOKIE, "")
-        if user_of(request):
-            if not csrf_ok(request):
-                return _json(403, "csrf", MSG_CSRF)
-            wall = time.time()
-            for t, exp in list(revoked.items()):
-                if exp < wall:
-                    del revoked[t]
-            revoked[token] = wall + settings.admin.session_hours * 3600
-        response = JSONResponse({"ok": True, "redirect": "/admin/login"}, headers={"Cache-Control": "no-store"})
-        response.delete_cookie(COOKIE, path="/admin", httponly=True, samesite="strict", secure=is_https(request))
-        return response
+    auth.add_routes(router)  # GET/POST /admin/login, POST /admin/logout
 
     # --- page and assets --------------------------------------------------------------------
     @router.get("/admin")

@@ -19,24 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
+import datetime as dt
 import html
 import json
 import logging
 import secrets
-import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.concurrency import run_in_threadpool
 
-from assistant.auth import read_session, sign_session, verify_password
 from assistant.calls.registry import CallRecord, valid_call_id
 from assistant.calls.service import CallService, FormError
 from assistant.errors import AssistantError
@@ -44,21 +39,18 @@ from assistant.settings import Settings
 from voice.audio import pcm16_to_float
 
 from .admin import SECURITY_HEADERS
-from .net import client_address
+from .staff_login import MSG_CSRF, StaffLogin
 
 log = logging.getLogger("channels.agent_console")
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "nyj_agent"
-CSRF_HEADER = "x-csrf-token"
 FAIL_DELAY_S = 0.6
 MAX_FAILURES = 5
 LOCKOUT_S = 600.0
+MIC_STALE_S = 10.0  # a microphone call this old, not live on this worker, is closed when the agent opens another
 MAX_AUDIO_FRAME = 64 * 1024  # bytes of PCM16 in one microphone message (2 s)
 
-MSG_BAD_LOGIN = "아이디 또는 비밀번호가 올바르지 않습니다."
-MSG_LOCKED = "로그인 시도가 너무 많습니다. 10분 후 다시 시도해 주세요."
 MSG_LOGIN_REQUIRED = "로그인이 필요합니다."
-MSG_CSRF = "보안 확인에 실패했습니다. 페이지를 새로고침한 뒤 다시 시도해 주세요."
 MSG_FORBIDDEN = "이 통화를 볼 권한이 없습니다."
 MSG_NOT_FOUND = "통화를 찾을 수 없습니다."
 MSG_UNAVAILABLE = "상담 지원 기능을 사용할 수 없습니다. 잠시 후 다시 시도해 주세요."
@@ -120,43 +112,13 @@ def agent_console_router(state: dict[str, Any], settings: Settings) -> APIRouter
     if not secret and accounts:
         log.warning("ASSISTANT_AGENT__SECRET_KEY is empty: console sessions use a per-process key "
                     "(they do not carry across workers)")
-    costs = [e.split("$")[1] for e in accounts.values() if e.count("$") == 3]
-    dummy_hash = f"pbkdf2_sha256${costs[0] if costs else 260000}$00$00"
-    failures: dict[str, list[float]] = {}
-    revoked: dict[str, float] = {}
+    auth = StaffLogin(prefix="/agent", cookie=COOKIE, accounts=accounts, key=key, session_hours=a.session_hours,
+                      login_html=LOGIN_PAGE, csrf_label=b"agent-csrf:",
+                      trust_forwarded=settings.server.trust_forwarded, secure=_secure,
+                      fail_delay=lambda: FAIL_DELAY_S, log=log, max_failures=MAX_FAILURES, lockout_s=LOCKOUT_S)
+    user_of_token, user_of, csrf_for, csrf_ok = auth.user_of_token, auth.user_of, auth.csrf_for, auth.csrf_ok
+    same_origin = auth.same_origin
     router = APIRouter(include_in_schema=False)
-
-    # --- sessions ------------------------------------------------------------------------------
-    def user_of_token(token: str) -> str | None:
-        if not token or token in revoked:
-            return None
-        user = read_session(token, key)
-        return user if user is not None and user in accounts else None
-
-    def user_of(request: Request) -> str | None:
-        return user_of_token(request.cookies.get(COOKIE, ""))
-
-    def csrf_for(token: str) -> str:
-        return hmac.new(key, b"agent-csrf:" + token.encode("utf-8"), hashlib.sha256).hexdigest()
-
-    def csrf_ok(request: Request) -> bool:
-        given = request.headers.get(CSRF_HEADER, "")
-        token = request.cookies.get(COOKIE, "")
-        return bool(given and token) and hmac.compare_digest(given.encode(), csrf_for(token).encode())
-
-    def is_https(request: Request) -> bool:
-        if settings.server.trust_forwarded and request.headers.get("x-forwarded-proto", "").lower() == "https":
-            return True
-        return request.url.scheme == "https"
-
-    def same_origin(headers: Any, allow_null: bool = False) -> bool:
-        origin = headers.get("origin")
-        if not origin or origin == "null":
-            return origin is None or allow_null
-        hosts = {headers.get("host", "")}
-        if settings.server.trust_forwarded:
-            hosts.add(headers.get("x-forwarded-host", "").split(",")[0].strip())
-        return urlsplit(origin).netloc in hosts
 
     def service() -> CallService | None:
         s = state.get("calls")
@@ -165,60 +127,7 @@ def agent_console_router(state: dict[str, Any], settings: Settings) -> APIRouter
     def can_see(user: str, record: CallRecord) -> bool:
         return user in supervisors or record.agent == user
 
-    def login_page(error: str = "", username: str = "", status: int = 200) -> Response:
-        err = f'<p class="login-error" role="alert">{html.escape(error)}</p>\n' if error else ""
-        return _secure(HTMLResponse(LOGIN_PAGE.format(error=err, username=html.escape(username, quote=True)),
-                                    status_code=status))
-
-    # --- login / logout --------------------------------------------------------------------------
-    @router.get("/agent/login")
-    async def login_form(request: Request) -> Response:
-        if user_of(request):
-            return RedirectResponse("/agent", status_code=303)
-        return login_page()
-
-    @router.post("/agent/login")
-    async def login(request: Request) -> Response:
-        if not same_origin(request.headers, allow_null=True):
-            return login_page("다른 사이트에서 보낸 로그인 요청은 받을 수 없습니다.", status=403)
-        ip, now = client_address(request, settings.server.trust_forwarded), time.monotonic()
-        if len(failures) > 10_000:
-            failures.clear()
-        recent = [t for t in failures.get(ip, []) if now - t < LOCKOUT_S]
-        failures[ip] = recent
-        if len(recent) >= MAX_FAILURES:
-            return login_page(MSG_LOCKED, status=429)
-        form = parse_qs((await request.body())[:4096].decode("utf-8", "replace"), max_num_fields=10)
-        username = (form.get("username") or [""])[0].strip()[:64]
-        password = (form.get("password") or [""])[0][:256]
-        encoded = accounts.get(username)
-        ok = await run_in_threadpool(verify_password, password, encoded or dummy_hash) and encoded is not None
-        if not ok:
-            failures.setdefault(ip, []).append(now)
-            log.warning("agent login failed", extra={"fields": {"client": ip}})
-            await asyncio.sleep(FAIL_DELAY_S)
-            return login_page(MSG_BAD_LOGIN, username=username, status=401)
-        failures.pop(ip, None)
-        response = RedirectResponse("/agent", status_code=303)
-        response.set_cookie(COOKIE, sign_session(username, key, a.session_hours), max_age=a.session_hours * 3600,
-                            path="/agent", httponly=True, samesite="strict", secure=is_https(request))
-        log.info("agent login", extra={"fields": {"user": username}})
-        return response
-
-    @router.post("/agent/logout")
-    async def logout(request: Request) -> Response:
-        token = request.cookies.get(COOKIE, "")
-        if user_of(request):
-            if not csrf_ok(request):
-                return _json(403, "csrf", MSG_CSRF)
-            wall = time.time()
-            for t, exp in list(revoked.items()):
-                if exp < wall:
-                    del revoked[t]
-            revoked[token] = wall + a.session_hours * 3600
-        response = JSONResponse({"ok": True, "redirect": "/agent/login"}, headers={"Cache-Control": "no-store"})
-        response.delete_cookie(COOKIE, path="/agent", httponly=True, samesite="strict", secure=is_https(request))
-        return response
+    auth.add_routes(router)  # GET/POST /agent/login, POST /agent/logout
 
     # --- page and assets -------------------------------------------------------------------------
     @router.get("/agent")
@@ -255,6 +164,16 @@ def agent_console_router(state: dict[str, Any], settings: Settings) -> APIRouter
             return None, _json(403, "csrf", MSG_CSRF)
         return user, None
 
+    def guard_service(request: Request) -> tuple[str, CallService] | Response:
+        """The logged-in user (CSRF checked on POST) and the call service, or the error response."""
+        user, denied = guard(request)
+        if denied is not None or user is None:
+            return denied or _json(401, "unauthorized", MSG_LOGIN_REQUIRED)
+        svc = service()
+        if svc is None:
+            return _json(503, "unavailable", MSG_UNAVAILABLE)
+        return user, svc
+
     @router.get("/agent/api/me")
     async def me(request: Request) -> Response:
         user, denied = guard(request)
@@ -265,37 +184,37 @@ def agent_console_router(state: dict[str, Any], settings: Settings) -> APIRouter
 
     @router.get("/agent/api/calls")
     async def list_calls(request: Request) -> Response:
-        user, denied = guard(request)
-        if denied is not None or user is None:
-            return denied or _json(401, "unauthorized", MSG_LOGIN_REQUIRED)
-        svc = service()
-        if svc is None:
-            return _json(503, "unavailable", MSG_UNAVAILABLE)
+        gate = guard_service(request)
+        if isinstance(gate, Response):
+            return gate
+        user, svc = gate
         calls = await svc.registry.list(None if user in supervisors else user)
         return JSONResponse({"calls": [c.public() for c in calls]}, headers={"Cache-Control": "no-store"})
 
     @router.post("/agent/api/calls")
     async def new_mic_call(request: Request) -> Response:
-        user, denied = guard(request)
-        if denied is not None or user is None:
-            return denied or _json(401, "unauthorized", MSG_LOGIN_REQUIRED)
-        svc = service()
-        if svc is None:
-            return _json(503, "unavailable", MSG_UNAVAILABLE)
-        import datetime as dt
-
+        gate = guard_service(request)
+        if isinstance(gate, Response):
+            return gate
+        user, svc = gate
+        now = dt.datetime.now(dt.UTC)
+        # one microphone per agent: an earlier microphone call of theirs whose audio never connected
+        # (page closed before it started) or that is not live here any more is closed, so it does not
+        # stay "통화 중" in the list for ever
+        for old in await svc.registry.list(user):
+            if (old.source == "mic" and old.status == "active" and old.call_id not in svc.live
+                    and (now - old.started_at).total_seconds() > MIC_STALE_S):
+                await svc.registry.update(old.call_id, status="ended", ended_at=now)
         call_id = f"mic-{uuid.uuid4().hex[:16]}"
-        await svc.registry.create(CallRecord(call_id, user, "mic", "active", dt.datetime.now(dt.UTC)))
+        await svc.registry.create(CallRecord(call_id, user, "mic", "active", now))
         return JSONResponse({"call_id": call_id}, status_code=201, headers={"Cache-Control": "no-store"})
 
     @router.post("/agent/api/calls/{call_id}/complaint")
     async def submit_complaint(call_id: str, request: Request) -> Response:
-        user, denied = guard(request)
-        if denied is not None or user is None:
-            return denied or _json(401, "unauthorized", MSG_LOGIN_REQUIRED)
-        svc = service()
-        if svc is None:
-            return _json(503, "unavailable", MSG_UNAVAILABLE)
+        gate = guard_service(request)
+        if isinstance(gate, Response):
+            return gate
+        user, svc = gate
         record = await svc.registry.get(call_id) if valid_call_id(call_id) else None
         if record is None:
             return _json(404, "not_found", MSG_NOT_FOUND)

@@ -270,6 +270,25 @@ def test_agent_sees_only_own_calls_and_supervisor_all(server: tuple[LocalServer,
     assert r.status_code == 403
 
 
+def test_a_microphone_call_that_never_connected_is_closed_by_the_next(server: tuple[LocalServer, CallService],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from channels import agent_console
+
+    s, _svc = server
+    kim, lee = login(s.url, "kim"), login(s.url, "lee")
+    first = kim.post("/agent/api/calls", headers={"X-CSRF-Token": csrf(kim)}).json()["call_id"]
+    other = lee.post("/agent/api/calls", headers={"X-CSRF-Token": csrf(lee)}).json()["call_id"]
+    fresh = kim.post("/agent/api/calls", headers={"X-CSRF-Token": csrf(kim)}).json()["call_id"]
+    status = {c["call_id"]: c["status"] for c in kim.get("/agent/api/calls").json()["calls"]}
+    assert status == {first: "active", fresh: "active"}  # a second ago: maybe still connecting
+    monkeypatch.setattr(agent_console, "MIC_STALE_S", 0.0)
+    newest = kim.post("/agent/api/calls", headers={"X-CSRF-Token": csrf(kim)}).json()["call_id"]
+    calls = {c["call_id"]: c for c in kim.get("/agent/api/calls").json()["calls"]}
+    assert calls[newest]["status"] == "active"
+    assert calls[first]["status"] == calls[fresh]["status"] == "ended" and calls[first]["ended_at"]
+    assert [c["status"] for c in lee.get("/agent/api/calls").json()["calls"] if c["call_id"] == other] == ["active"]
+
+
 # --- the live call ---------------------------------------------------------------------------------
 def test_forked_call_reaches_the_console_and_the_form_is_filed(server: tuple[LocalServer, CallService],
                                                               db: Database) -> None:
