@@ -56,6 +56,15 @@ class StorageError(AssistantError):
     transient = True
 
 
+def is_connection_error(exc: BaseException) -> bool:
+    """A failure of the connection rather than of the statement (server down or restarted, socket
+    closed): safe to retry an idempotent operation on a new connection."""
+    cause = exc.__cause__ if isinstance(exc, StorageError) else exc
+    if isinstance(cause, sa.exc.DBAPIError) and cause.connection_invalidated:
+        return True
+    return isinstance(cause, (sa.exc.OperationalError, sa.exc.InterfaceError))
+
+
 def default_url(data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / 'assistant.db').resolve()}"
 
@@ -95,12 +104,19 @@ class Database:
         try:
             yield
         except SQLAlchemyError as exc:
+            if is_connection_error(exc):
+                # the server went away (restart, failover, network): drop every pooled connection so
+                # the next request starts on fresh ones instead of finding the next stale one
+                self.engine.dispose()
             raise StorageError(f"database error: {type(exc).__name__}") from exc
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction (committed on exit); SQLAlchemy errors become :class:`StorageError`."""
         with self._translate(), self.engine.begin() as conn:
             yield conn
+
+    _tx = transaction
 
     def ping(self) -> bool:
         try:

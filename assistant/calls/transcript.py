@@ -18,10 +18,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
 from ..pii import mask_pii
-from ..storage import Database, StorageError, metadata
+from ..storage import Database, metadata
 from .registry import CallRecord
 
 call_records = sa.Table(
@@ -55,11 +54,8 @@ class TranscriptStore:
         self.db = db
 
     def _run(self, fn: Any) -> Any:
-        try:
-            with self.db.engine.begin() as conn:
-                return fn(conn)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {type(exc).__name__}") from exc
+        with self.db.transaction() as conn:
+            return fn(conn)
 
     def add_segment(self, call_id: str, seq: int, speaker: str, start: float, end: float, text: str) -> None:
         row = {"call_id": call_id, "seq": seq, "speaker": speaker[:8], "start_s": float(start),

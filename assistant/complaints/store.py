@@ -14,18 +14,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from ..errors import AssistantError
 from ..hours import SEOUL, OfficeHours
-from ..storage import Database, StorageError, metadata
+from ..storage import Database, StorageError, is_connection_error, metadata
 from .deadlines import DeadlinePolicy, due_at, due_state
 
 STATUSES = ("접수", "배정", "처리중", "처리완료", "이관", "반려")
@@ -191,13 +190,8 @@ class ComplaintStore:
     pending_callback_days: int = 5
     idempotency_window_s: int = 3600  # a retried turn of the same conversation files nothing new
 
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        try:
-            with self.db.engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {type(exc).__name__}") from exc
+    def _tx(self) -> AbstractContextManager[Connection]:
+        return self.db.transaction()
 
     # --- intake -------------------------------------------------------------------------------
     def file(self, new: NewComplaint, now: dt.datetime | None = None) -> Filed:
@@ -214,7 +208,10 @@ class ComplaintStore:
             try:
                 return self._file_once(new, now)
             except StorageError as exc:
-                if not isinstance(exc.__cause__, IntegrityError) or attempt == 4:
+                # a receipt-number collision (SQLite), or a connection the server dropped (restart):
+                # both are safe to retry, filing is idempotent per conversation
+                retry = isinstance(exc.__cause__, IntegrityError) or (is_connection_error(exc) and attempt == 0)
+                if not retry or attempt == 4:
                     raise
         raise AssertionError("unreachable")
 

@@ -201,6 +201,9 @@
 
   function onTranscript(msg) {
     var box = $("transcript");
+    // the agent may have scrolled up a moment ago and the scroll event not have run yet: decide on
+    // where the view is now, before the new line changes the height
+    if (state.follow && !nearBottom()) state.follow = false;
     $("transcript-empty").hidden = true;
     var speaker = msg.speaker === "agent" ? "agent" : "caller";
     var old = state.partial[speaker];

@@ -4,7 +4,8 @@ console (WS /agent/calls/{id}) must get a first partial before the final, finals
 non-overlapping per leg and labelled, final text within the CER bound of the offline transcription of
 the same telephone audio, and no word duplicated between partials and finals.
 
-``test_replay_with_scripted_stt`` runs the same checks fast (ScriptedSTT, unpaced);
+``test_replay_with_scripted_stt`` runs the same checks fast (ScriptedSTT, 4x real time: audio sent all
+at once would reach the transcriber in one piece, leaving no moment for a partial);
 ``test_replay_with_real_whisper`` (slow) uses the packaged Whisper base model."""
 
 from __future__ import annotations
@@ -86,9 +87,10 @@ def serve(stt: STT) -> tuple[LocalServer, CallService, str]:
     return server, svc, ""
 
 
-async def replay(base: str, svc: CallService, cookie: str, paced: bool) -> tuple[list[tuple[float, dict[str, Any]]],
-                                                                                float]:
-    """Play both legs like Twilio; returns the console's (arrival s since the first frame, message) list."""
+async def replay(base: str, svc: CallService, cookie: str, speed: float) -> tuple[list[tuple[float, dict[str, Any]]],
+                                                                                 float]:
+    """Play both legs like Twilio at ``speed`` x real time; returns the console's (arrival s since the first
+    frame, message) list."""
     inbound, outbound, _, _ = legs()
     ws_base = base.replace("http://", "ws://")
     received: list[tuple[float, dict[str, Any]]] = []
@@ -109,10 +111,9 @@ async def replay(base: str, svc: CallService, cookie: str, paced: bool) -> tuple
             await console_ready.wait()
             t0 = time.perf_counter()
             for k, i in enumerate(range(0, len(inbound), FRAME)):
-                if paced:
-                    ahead = t0 + k * 0.02 - time.perf_counter()
-                    if ahead > 0:
-                        await asyncio.sleep(ahead)
+                ahead = t0 + k * 0.02 / speed - time.perf_counter()
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
                 for track, data in (("inbound", inbound), ("outbound", outbound)):
                     await ws.send(json.dumps({"event": "media", "streamSid": "MZ1", "media": {
                         "track": track, "chunk": str(k), "timestamp": str(k * 20),
@@ -182,7 +183,7 @@ def login_cookie(base: str) -> str:
 def test_replay_with_scripted_stt() -> None:
     server, svc, _ = serve(ScriptedSTT([REFERENCE]))
     with server:
-        received, _ = asyncio.run(replay(server.url, svc, login_cookie(server.url), paced=False))
+        received, _ = asyncio.run(replay(server.url, svc, login_cookie(server.url), speed=4.0))
     report = check(received, offline_cer=0.0)
     assert report["caller"]["text"] == REFERENCE == report["agent"]["text"]
 
@@ -200,6 +201,6 @@ def test_replay_with_real_whisper(whisper: STT) -> None:
     offline = cer(REFERENCE, whisper.transcribe(np.asarray(telephone), STT_RATE).text)
     server, svc, _ = serve(whisper)
     with server:
-        received, _ = asyncio.run(replay(server.url, svc, login_cookie(server.url), paced=True))
+        received, _ = asyncio.run(replay(server.url, svc, login_cookie(server.url), speed=1.0))
     report = check(received, offline_cer=offline)
     print(f"\nreal-time replay, whisper-base, offline CER {offline:.3f}: {report}")
