@@ -90,3 +90,16 @@ def configure_logging(level: str, json_logs: bool) -> None:
     root.setLevel(numeric)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What failed, for the operators: the exception types down the cause chain and the driver's own
+    message (masked, short; never SQL parameters), e.g. "StorageError <- OperationalError <-
+    OperationalError: server closed the connection unexpectedly"."""
+    names, last, seen = [], exc, 0
+    cur: BaseException | None = exc
+    while cur is not None and seen < 5:
+        names.append(type(cur).__name__)
+        last, cur, seen = cur, cur.__cause__ or getattr(cur, "orig", None), seen + 1
+    detail = mask_pii(str(last).splitlines()[0][:200]) if last is not exc else ""
+    return " <- ".join(names) + (f": {detail}" if detail else "")

@@ -30,10 +30,9 @@ from assistant.calls.build import call_service_from
 from assistant.dialogue.engine import DialogueEngine, Reply
 from assistant.errors import AssistantError
 from assistant.factory import build_services
-from assistant.logs import configure_logging, request_id_var, session_id_var
+from assistant.logs import configure_logging, describe_failure, request_id_var, session_id_var
 from assistant.media import MAX_BYTES as MAX_UPLOAD_BYTES
 from assistant.media import MediaError
-from assistant.pii import mask_pii
 from assistant.settings import Settings, get_settings
 from knowledge.answer import neutralise
 
@@ -101,19 +100,6 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 def _sse(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
-
-
-def _cause_chain(exc: BaseException) -> str:
-    """What failed, for the operators: the exception types down the cause chain and the driver's own
-    message (masked, short; never SQL parameters), e.g. "StorageError <- OperationalError <-
-    OperationalError: server closed the connection unexpectedly"."""
-    names, last, seen = [], exc, 0
-    cur: BaseException | None = exc
-    while cur is not None and seen < 5:
-        names.append(type(cur).__name__)
-        last, cur, seen = cur, cur.__cause__ or getattr(cur, "orig", None), seen + 1
-    detail = mask_pii(str(last).splitlines()[0][:200]) if last is not exc else ""
-    return " <- ".join(names) + (f": {detail}" if detail else "")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
@@ -204,7 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(AssistantError)
     async def backend_error(_: Request, exc: AssistantError) -> JSONResponse:
-        log.warning("backend unavailable: %s", _cause_chain(exc))
+        log.warning("backend unavailable: %s", describe_failure(exc))
         return _error(503, "unavailable", "잠시 후 다시 시도해 주세요. 급한 용무는 남양주시 민원콜센터로 연락해 주세요.",
                       {"Retry-After": "5"})
 

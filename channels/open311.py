@@ -46,6 +46,7 @@ from assistant.complaints.routing import RoutingTable, Team, load_table
 from assistant.complaints.store import CLOSED, NewComplaint, NotFound
 from assistant.errors import AssistantError
 from assistant.hours import SEOUL
+from assistant.logs import describe_failure
 from assistant.pii import mask_pii
 from assistant.settings import Settings
 
@@ -447,7 +448,7 @@ def open311_router(state: dict[str, Any], settings: Settings) -> APIRouter:
         except Open311Error as exc:
             return error_response(fmt, exc.status, exc.description)
         except AssistantError as exc:
-            log.warning("open311 backend unavailable: %s", type(exc).__name__)
+            log.warning("open311 backend unavailable: %s", describe_failure(exc))
             return error_response(fmt, 503, "service temporarily unavailable, please retry shortly",
                                   {"Retry-After": "5"})
         except Exception:

@@ -25,3 +25,17 @@ def test_a_pooled_connection_terminated_by_the_server_is_replaced(pg_url: str) -
     finally:
         killer.dispose()
         db.engine.dispose()
+
+
+def test_failures_are_described_without_personal_data() -> None:
+    from assistant.logs import describe_failure
+    from assistant.storage import StorageError
+
+    driver = RuntimeError('duplicate key: Key (phone)=(010-2345-6789) already exists\nDETAIL: more')
+    wrapped = sa.exc.IntegrityError("INSERT INTO complaints ...", {"phone": "010-2345-6789"}, driver)
+    err = StorageError("database error: IntegrityError")
+    err.__cause__ = wrapped
+    text = describe_failure(err)
+    assert text.startswith("StorageError <- IntegrityError <- RuntimeError: duplicate key")
+    assert "6789" not in text and "INSERT" not in text and "DETAIL" not in text
+    assert describe_failure(ValueError("x")) == "ValueError"
