@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,6 +49,10 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from .factory import embedder_from
 
     corpus = Path(args.corpus) if args.corpus else settings.knowledge.corpus_dir
+    k = settings.knowledge
+    if "embedder_threads" not in k.model_fields_set:  # a batch job: every core (serving keeps one)
+        threads = min(os.cpu_count() or 1, 8)
+        settings = settings.model_copy(update={"knowledge": k.model_copy(update={"embedder_threads": threads})})
     embedder = embedder_from(settings)
     _index, report, problems = build_index(corpus, settings.data_dir, embedder, tqdm_progress)
     for p in problems:
