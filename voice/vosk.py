@@ -73,6 +73,12 @@ class VoskStreamingSTT:
         self._partial = ""
         self._partial_start: float | None = None
 
+    def reset_utterance(self) -> None:
+        """Forget the words of the current utterance but keep the stream's clock."""
+        total, last_end = self._total, self._last_end
+        self.reset()
+        self._total, self._last_end = total, max(last_end, total / STT_RATE)
+
     def _now(self) -> float:
         return self._total / STT_RATE
 
@@ -122,15 +128,70 @@ class VoskStreamingSTT:
         return events
 
 
-def vosk_stream_factory(model_path: str = "") -> Callable[[Any, str, Any], StreamingSTT]:
-    """A stream factory for ``assistant.calls.live.CallService``: one model, loaded on first use."""
+def vosk_stream_factory(model_path: str = "", finals: Callable[[Any, str, Any], StreamingSTT] | None = None
+                        ) -> Callable[[Any, str, Any], StreamingSTT]:
+    """A stream factory for ``assistant.calls.live.CallService``: one model, loaded on first use. With
+    ``finals`` (a factory of the batch-model stream), a ``TwoPassSTT``: Vosk partials, those finals."""
     lock = threading.Lock()
     holder: list[VoskModel] = []
 
-    def factory(_stt: Any, speaker: str, _config: Any) -> StreamingSTT:
+    def factory(stt: Any, speaker: str, config: Any) -> StreamingSTT:
         with lock:
             if not holder:
                 holder.append(VoskModel(model_path))
-        return VoskStreamingSTT(holder[0], speaker=speaker)
+        partials = VoskStreamingSTT(holder[0], speaker=speaker)
+        if finals is None:
+            return partials
+        return TwoPassSTT(partials, finals(stt, speaker, config), speaker=speaker)
 
     return factory
+
+
+class TwoPassSTT:
+    """Vosk partials, Whisper finals (``ASSISTANT_AGENT__STT_BACKEND=twopass``).
+
+    The partials come from a ``VoskStreamingSTT`` as the words arrive (cheap, flat cost, rough); the
+    finals come from a ``LocalAgreementSTT`` over the batch model that only transcribes a phrase once,
+    when the VAD says it ended (or it reached ``max_buffer_s``). Whisper's cost per phrase therefore
+    drops from one transcription per step to one per phrase, which is what lets two calls share two
+    cores within the latency targets; the price is that the grey partials have Vosk's accuracy until
+    the black final replaces them."""
+
+    def __init__(self, partials: VoskStreamingSTT, finals: StreamingSTT, *, speaker: str = "caller") -> None:
+        self._partials = partials
+        self._finals = finals
+        self.speaker = speaker
+        self._heard: list[str] = []  # Vosk utterances closed since the last final
+        self._shown = ""
+
+    def reset(self) -> None:
+        self._partials.reset()
+        self._finals.reset()
+        self._heard, self._shown = [], ""
+
+    def _partial(self, ev: TranscriptEvent) -> list[TranscriptEvent]:
+        text = " ".join([*self._heard, ev.text]) if ev.kind == "partial" else " ".join(self._heard)
+        if not text or text == self._shown:
+            return []
+        self._shown = text
+        return [TranscriptEvent("partial", text, ev.start, ev.end, self.speaker)]
+
+    def feed(self, audio: npt.NDArray[Any]) -> list[TranscriptEvent]:
+        out: list[TranscriptEvent] = []
+        finals = [ev for ev in self._finals.feed(audio) if ev.kind == "final"]
+        for ev in self._partials.feed(audio):
+            if ev.kind == "final":
+                self._heard.append(ev.text)
+            out += self._partial(ev)
+        if finals:
+            # the phrase is done: Whisper's words replace whatever Vosk showed; Vosk starts afresh
+            self._heard, self._shown = [], ""
+            self._partials.reset_utterance()
+            out = [*finals]
+        return out
+
+    def flush(self) -> list[TranscriptEvent]:
+        finals = [ev for ev in self._finals.flush() if ev.kind == "final"]
+        self._partials.flush()
+        self._heard, self._shown = [], ""
+        return finals

@@ -42,6 +42,10 @@ def call_service_from(settings: Settings, services: dict[str, Any]) -> CallServi
 
         def stt() -> Any:
             return ScriptedSTT(["(vosk backend: batch STT unused)"])
+    elif a.stt_backend == "twopass":  # Vosk partials, Whisper finals (one transcription per phrase)
+        from voice.vosk import vosk_stream_factory
+
+        stream_factory = vosk_stream_factory(a.vosk_model_path, finals=_finals_only)
     db = services.get("db")
     service = CallService(
         make_call_hub(settings.redis_url, a.history_max, a.history_ttl_s),
@@ -51,6 +55,16 @@ def call_service_from(settings: Settings, services: dict[str, Any]) -> CallServi
         config=CallConfig(step_s=a.step_s, first_step_s=a.first_step_s, max_step_s=a.max_step_s,
                           max_buffer_s=a.max_buffer_s, end_silence_ms=a.end_silence_ms, vad_threshold_db=settings.voice.vad_threshold_db,
                           store_audio=a.store_audio, default_agent=a.default_agent))
-    if a.users and a.stt_backend == "whisper":
+    if a.users and a.stt_backend in ("whisper", "twopass"):
         service.stt()
     return service
+
+
+def _finals_only(stt: Any, speaker: str, cfg: CallConfig) -> Any:
+    """LocalAgreement that never re-transcribes mid-phrase: one transcription when the phrase ends."""
+    from voice.streaming import LocalAgreementSTT
+
+    once = cfg.max_buffer_s - 0.5
+    return LocalAgreementSTT(stt, speaker=speaker, step_s=once, max_step_s=once, first_step_s=once,
+                             max_buffer_s=cfg.max_buffer_s, vad_threshold_db=cfg.vad_threshold_db,
+                             end_silence_ms=cfg.end_silence_ms)
