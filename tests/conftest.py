@@ -111,8 +111,9 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
-@pytest.fixture()
-def pg_url() -> Iterator[str]:
+def pg_schema_url() -> Iterator[str]:
+    """A database URL whose search_path is a fresh schema on the shared PostgreSQL (dropped after);
+    skips when the server is not reachable. For fixtures of any scope."""
     if not _reachable("127.0.0.1", 5432):
         pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
     import sqlalchemy as sa
@@ -127,6 +128,11 @@ def pg_url() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture()
+def pg_url() -> Iterator[str]:
+    yield from pg_schema_url()
 
 
 @pytest.fixture()

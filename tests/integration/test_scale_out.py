@@ -6,14 +6,13 @@ workers. Each worker is ``python -m assistant serve`` configured only by environ
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import PG_URL, REDIS_URL, _reachable
+from tests.conftest import REDIS_URL, _reachable, pg_schema_url
 from tests.integration.appproc import AppProcess, Citizen, running, write_mini_corpus
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -25,20 +24,7 @@ COMPLAINT = ["보도블록이 깨져서 위험해요", "별내동 별내3로 {n}
 @pytest.fixture(scope="module")
 def shared_pg() -> Iterator[str]:
     """A private schema on the shared PostgreSQL for this module's processes."""
-    if not _reachable("127.0.0.1", 5432):
-        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
-    import sqlalchemy as sa
-
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    yield from pg_schema_url()
 
 
 @pytest.fixture(scope="module")
