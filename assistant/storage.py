@@ -116,7 +116,6 @@ class Database:
         with self._translate(), self.engine.begin() as conn:
             yield conn
 
-    _tx = transaction
 
     def ping(self) -> bool:
         try:
@@ -133,7 +132,7 @@ class Database:
         row = {"created_at": dt.datetime.now(dt.UTC), "session_id": session_id,
                "message_id": message_id, "rating": rating, "question": mask_pii(question),
                "answer": answer, "comment": mask_pii(comment)}
-        with self._tx() as conn:
+        with self.transaction() as conn:
             exists = conn.execute(sa.select(feedback.c.id).where(
                 feedback.c.session_id == session_id, feedback.c.message_id == message_id)).first()
             if exists:
@@ -142,7 +141,7 @@ class Database:
         return True
 
     def feedback_rows(self, limit: int = 10000) -> list[dict[str, Any]]:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(sa.select(feedback).order_by(feedback.c.id).limit(limit)).mappings()
             return [dict(r) for r in rows]
 
@@ -160,7 +159,7 @@ class Database:
     def add_callback(self, session_id: str, phone: str, name: str = "", preferred_time: str = "",
                      reason: str = "", channel: str = "chat") -> str:
         now = dt.datetime.now(dt.UTC)
-        with self._tx() as conn:
+        with self.transaction() as conn:
             result = conn.execute(callbacks.insert().values(
                 created_at=now, session_id=session_id, channel=channel, phone=phone, name=name,
                 preferred_time=preferred_time, reason=reason, status="requested"))
@@ -168,6 +167,6 @@ class Database:
         return f"CB-{now.astimezone(dt.timezone(dt.timedelta(hours=9))):%Y%m%d}-{int(pk):04d}"
 
     def callback_rows(self, limit: int = 10000) -> list[dict[str, Any]]:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(sa.select(callbacks).order_by(callbacks.c.id).limit(limit)).mappings()
             return [dict(r) for r in rows]

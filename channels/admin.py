@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import html
 import io
 import logging
 import re
@@ -43,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -53,7 +52,7 @@ from assistant.hours import SEOUL
 from assistant.pii import mask_pii
 from assistant.settings import Settings
 
-from .staff_login import MSG_CSRF, StaffLogin
+from .staff_login import MSG_CSRF, MSG_LOGIN_REQUIRED, StaffLogin
 
 log = logging.getLogger("channels.admin")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -75,7 +74,6 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-MSG_LOGIN_REQUIRED = "로그인이 필요합니다."
 MSG_UNAVAILABLE = "민원 자료를 불러올 수 없습니다. 잠시 후 다시 시도해 주세요."
 MSG_NOT_FOUND = "해당 접수번호의 민원이 없습니다."
 MSG_BAD_FILTER = "조회 조건이 올바르지 않습니다."
@@ -365,7 +363,7 @@ def admin_router(state: dict[str, Any], settings: Settings) -> APIRouter:
                       session_hours=settings.admin.session_hours, login_html=LOGIN_PAGE, csrf_label=b"csrf:",
                       trust_forwarded=settings.server.trust_forwarded, secure=_secure,
                       fail_delay=lambda: FAIL_DELAY_S, log=log, max_failures=MAX_FAILURES, lockout_s=LOCKOUT_S)
-    user_of, csrf_for, csrf_ok = auth.user_of, auth.csrf_for, auth.csrf_ok
+    user_of, csrf_ok = auth.user_of, auth.csrf_ok
     router = APIRouter(include_in_schema=False)
 
     def store() -> ComplaintStore | None:
@@ -378,27 +376,7 @@ def admin_router(state: dict[str, Any], settings: Settings) -> APIRouter:
     auth.add_routes(router)  # GET/POST /admin/login, POST /admin/logout
 
     # --- page and assets --------------------------------------------------------------------
-    @router.get("/admin")
-    async def dashboard(request: Request) -> Response:
-        user = user_of(request)
-        if user is None:
-            return RedirectResponse("/admin/login", status_code=303)
-        page = (STATIC / "admin.html").read_text(encoding="utf-8")
-        page = page.replace("__CSRF_TOKEN__", csrf_for(request.cookies[COOKIE]))
-        page = page.replace("__USERNAME__", html.escape(user, quote=True))
-        return _secure(HTMLResponse(page))
-
-    @router.get("/admin/admin.js")
-    async def script(request: Request) -> Response:
-        if user_of(request) is None:
-            return _json(401, "unauthorized", MSG_LOGIN_REQUIRED)
-        body = (STATIC / "admin.js").read_bytes()
-        return _secure(Response(body, media_type="text/javascript; charset=utf-8"))
-
-    @router.get("/admin/admin.css")
-    async def stylesheet() -> Response:
-        body = (STATIC / "admin.css").read_bytes()
-        return Response(body, media_type="text/css; charset=utf-8", headers={"Cache-Control": "no-cache"})
+    auth.add_page_routes(router, STATIC, "admin")  # GET /admin, /admin/admin.js, /admin/admin.css
 
     # --- JSON API ---------------------------------------------------------------------------
     async def guarded(request: Request, work: Callable[[ComplaintStore, str], Any]) -> Response:

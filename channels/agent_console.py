@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import html
 import json
 import logging
 import secrets
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.calls.registry import CallRecord, valid_call_id
@@ -39,7 +38,7 @@ from assistant.settings import Settings
 from voice.audio import pcm16_to_float
 
 from .admin import SECURITY_HEADERS
-from .staff_login import MSG_CSRF, StaffLogin
+from .staff_login import MSG_CSRF, MSG_LOGIN_REQUIRED, StaffLogin
 
 log = logging.getLogger("channels.agent_console")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -50,7 +49,6 @@ LOCKOUT_S = 600.0
 MIC_STALE_S = 10.0  # a microphone call this old, not live on this worker, is closed when the agent opens another
 MAX_AUDIO_FRAME = 64 * 1024  # bytes of PCM16 in one microphone message (2 s)
 
-MSG_LOGIN_REQUIRED = "로그인이 필요합니다."
 MSG_FORBIDDEN = "이 통화를 볼 권한이 없습니다."
 MSG_NOT_FOUND = "통화를 찾을 수 없습니다."
 MSG_UNAVAILABLE = "상담 지원 기능을 사용할 수 없습니다. 잠시 후 다시 시도해 주세요."
@@ -116,7 +114,7 @@ def agent_console_router(state: dict[str, Any], settings: Settings) -> APIRouter
                       login_html=LOGIN_PAGE, csrf_label=b"agent-csrf:",
                       trust_forwarded=settings.server.trust_forwarded, secure=_secure,
                       fail_delay=lambda: FAIL_DELAY_S, log=log, max_failures=MAX_FAILURES, lockout_s=LOCKOUT_S)
-    user_of_token, user_of, csrf_for, csrf_ok = auth.user_of_token, auth.user_of, auth.csrf_for, auth.csrf_ok
+    user_of_token, user_of, csrf_ok = auth.user_of_token, auth.user_of, auth.csrf_ok
     same_origin = auth.same_origin
     router = APIRouter(include_in_schema=False)
 
@@ -130,30 +128,7 @@ def agent_console_router(state: dict[str, Any], settings: Settings) -> APIRouter
     auth.add_routes(router)  # GET/POST /agent/login, POST /agent/logout
 
     # --- page and assets -------------------------------------------------------------------------
-    @router.get("/agent")
-    async def page(request: Request) -> Response:
-        user = user_of(request)
-        if user is None:
-            return RedirectResponse("/agent/login", status_code=303)
-        text = (STATIC / "agent.html").read_text(encoding="utf-8")
-        text = text.replace("__CSRF_TOKEN__", csrf_for(request.cookies[COOKIE]))
-        text = text.replace("__USERNAME__", html.escape(user, quote=True))
-        return _secure(HTMLResponse(text))
-
-    @router.get("/agent/agent.js")
-    async def script(request: Request) -> Response:
-        if user_of(request) is None:
-            return _json(401, "unauthorized", MSG_LOGIN_REQUIRED)
-        path = STATIC / "agent.js"
-        if not path.exists():
-            return _json(404, "not_found", MSG_NOT_FOUND)
-        return _secure(Response(path.read_bytes(), media_type="text/javascript; charset=utf-8"))
-
-    @router.get("/agent/agent.css")
-    async def stylesheet() -> Response:
-        path = STATIC / "agent.css"
-        body = path.read_bytes() if path.exists() else b""
-        return Response(body, media_type="text/css; charset=utf-8", headers={"Cache-Control": "no-cache"})
+    auth.add_page_routes(router, STATIC, "agent")  # GET /agent, /agent/agent.js, /agent/agent.css
 
     # --- JSON API --------------------------------------------------------------------------------
     def guard(request: Request) -> tuple[str | None, Response | None]:

@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,6 +33,7 @@ from assistant.auth import read_session, sign_session, verify_password
 from .net import client_address
 
 CSRF_HEADER = "x-csrf-token"
+MSG_LOGIN_REQUIRED = "로그인이 필요합니다."
 MSG_BAD_LOGIN = "아이디 또는 비밀번호가 올바르지 않습니다."
 MSG_LOCKED = "로그인 시도가 너무 많습니다. 10분 후 다시 시도해 주세요."
 MSG_CSRF = "보안 확인에 실패했습니다. 페이지를 새로고침한 뒤 다시 시도해 주세요."
@@ -164,3 +166,30 @@ class StaffLogin:
             response.delete_cookie(self.cookie, path=self.prefix, httponly=True, samesite="strict",
                                    secure=self.is_https(request))
             return response
+
+    def add_page_routes(self, router: APIRouter, static: Path, name: str) -> None:
+        """``GET {prefix}``: ``{name}.html`` with the CSRF token and user name filled in (else to the
+        login page); ``GET {prefix}/{name}.js`` (logged-in users only) and ``{prefix}/{name}.css``."""
+
+        @router.get(self.prefix)
+        async def page(request: Request) -> Response:
+            user = self.user_of(request)
+            if user is None:
+                return RedirectResponse(f"{self.prefix}/login", status_code=303)
+            text = (static / f"{name}.html").read_text(encoding="utf-8")
+            text = text.replace("__CSRF_TOKEN__", self.csrf_for(request.cookies[self.cookie]))
+            text = text.replace("__USERNAME__", html.escape(user, quote=True))
+            return self.secure(HTMLResponse(text))
+
+        @router.get(f"{self.prefix}/{name}.js")
+        async def script(request: Request) -> Response:
+            if self.user_of(request) is None:
+                return JSONResponse(status_code=401, content={"error": "unauthorized", "message": MSG_LOGIN_REQUIRED},
+                                    headers={"Cache-Control": "no-store"})
+            body = (static / f"{name}.js").read_bytes()
+            return self.secure(Response(body, media_type="text/javascript; charset=utf-8"))
+
+        @router.get(f"{self.prefix}/{name}.css")
+        async def stylesheet() -> Response:
+            body = (static / f"{name}.css").read_bytes()
+            return Response(body, media_type="text/css; charset=utf-8", headers={"Cache-Control": "no-cache"})

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,9 +189,6 @@ class ComplaintStore:
     pending_callback_days: int = 5
     idempotency_window_s: int = 3600  # a retried turn of the same conversation files nothing new
 
-    def _tx(self) -> AbstractContextManager[Connection]:
-        return self.db.transaction()
-
     # --- intake -------------------------------------------------------------------------------
     def file(self, new: NewComplaint, now: dt.datetime | None = None) -> Filed:
         """Store a complaint (or link it to the open one it repeats); committed on return.
@@ -216,7 +212,7 @@ class ComplaintStore:
         raise AssertionError("unreachable")
 
     def _file_once(self, new: NewComplaint, now: dt.datetime) -> Filed:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(724312)"))
             same = self._find_same_report(conn, new, now)
@@ -288,7 +284,7 @@ class ComplaintStore:
 
     # --- reading ------------------------------------------------------------------------------
     def get(self, cid: str) -> dict[str, Any]:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             row = conn.execute(sa.select(complaints).where(complaints.c.id == cid)).mappings().first()
         if row is None:
             raise NotFound(cid)
@@ -323,11 +319,11 @@ class ComplaintStore:
         if service_code:
             q = q.where(complaints.c.service_code == service_code)
         q = q.order_by(complaints.c.created_at.desc()).limit(min(limit, 1000)).offset(offset)
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             return [self._decorate(dict(r)) for r in conn.execute(q).mappings()]
 
     def history(self, cid: str) -> list[dict[str, Any]]:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             rows = conn.execute(sa.select(events).where(events.c.complaint_id == cid)
                                 .order_by(events.c.id)).mappings()
             return [dict(r) for r in rows]
@@ -346,7 +342,7 @@ class ComplaintStore:
                now: dt.datetime | None = None) -> dict[str, Any]:
         """Change status and/or assignment; refuses stale versions and invalid transitions."""
         now = _utc(now or dt.datetime.now(dt.UTC))
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             row = conn.execute(sa.select(complaints).where(complaints.c.id == cid)).mappings().first()
             if row is None:
                 raise NotFound(cid)
@@ -390,7 +386,7 @@ class ComplaintStore:
     def claim_due_jobs(self, worker: str, now: dt.datetime | None = None, limit: int = 10) -> list[dict[str, Any]]:
         """Claim due call-back jobs for one worker; safe with several workers running."""
         now = _utc(now or dt.datetime.now(dt.UTC))
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             q = (sa.select(callback_jobs.c.id).where(callback_jobs.c.status == "due",
                                                      callback_jobs.c.due_at <= now)
                  .order_by(callback_jobs.c.due_at).limit(limit))
@@ -413,7 +409,7 @@ class ComplaintStore:
                    status: str | None = None, now: dt.datetime | None = None) -> None:
         """Close a claimed job: done / failed, back to due after ``retry_in``, or another status
         such as "agent" (waiting in the agents' call-back list)."""
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             values: dict[str, Any] = {"status": status or ("done" if ok else "failed"), "result": result[:500]}
             if not ok and retry_in is not None:
                 values = {"status": "due", "result": result[:500],
@@ -424,11 +420,11 @@ class ComplaintStore:
         q = sa.select(callback_jobs).order_by(callback_jobs.c.id)
         if complaint_id:
             q = q.where(callback_jobs.c.complaint_id == complaint_id)
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
 
     def stats(self) -> dict[str, Any]:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             by_status: dict[str, int] = dict(conn.execute(sa.select(complaints.c.status, sa.func.count())
                                           .group_by(complaints.c.status)).all())
             by_team: dict[str, int] = dict(conn.execute(sa.select(complaints.c.team, sa.func.count())
